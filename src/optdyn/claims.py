@@ -142,7 +142,9 @@ class ClaimSet:
         }
 
     def plain_text(self) -> str:
-        rows = [f"{c.id}: {c.verdict} (measured {_value_text(c.measured)}, rule {c.rule})" for c in self.claims]
+        rows = [
+            f"{c.id}: {c.verdict} (measured {_value_text(c.measured)}, rule {c.rule})" for c in self.claims
+        ]
         return "\n".join(rows)
 
 

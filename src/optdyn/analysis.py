@@ -1,0 +1,75 @@
+"""Summaries of recorded trajectories: when a quantity reaches its threshold, and where it settles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def onset_step(steps: pd.Series, ratio: pd.Series, level: float = 0.9) -> float:
+    """First step at which ``ratio`` (quantity / threshold) reaches ``level``; NaN if it never does."""
+    reached = np.flatnonzero(ratio.to_numpy() >= level)
+    return float(steps.to_numpy()[reached[0]]) if len(reached) else float("nan")
+
+
+def plateau(
+    frame: pd.DataFrame, column: str, threshold: float, level: float = 0.9, min_probes: int = 3
+) -> dict:
+    """Median and quartiles of ``column / threshold`` over the probes from the onset on.
+
+    The onset is the first probe with ratio ≥ ``level`` (the brief's definition). Fewer than
+    ``min_probes`` probes after onset give NaN: the run never settled long enough to judge.
+    """
+    frame = frame.dropna(subset=[column])
+    ratio = frame[column] / threshold
+    onset = onset_step(frame["step"], ratio, level)
+    window = ratio[frame["step"] >= onset] if np.isfinite(onset) else ratio.iloc[:0]
+    if len(window) < min_probes:
+        return {
+            "onset": onset,
+            "median": float("nan"),
+            "q25": float("nan"),
+            "q75": float("nan"),
+            "n": len(window),
+        }
+    q25, median, q75 = np.quantile(window.to_numpy(), [0.25, 0.5, 0.75])
+    return {"onset": onset, "median": float(median), "q25": float(q25), "q75": float(q75), "n": len(window)}
+
+
+def late_ratio(frame: pd.DataFrame, column: str, threshold: float, fraction: float = 0.5) -> dict:
+    """Median and quartiles of ``column / threshold`` over the last ``fraction`` of the probed steps."""
+    frame = frame.dropna(subset=[column])
+    if frame.empty:
+        return {"median": float("nan"), "q25": float("nan"), "q75": float("nan"), "n": 0}
+    start = frame["step"].max() * (1 - fraction)
+    window = (frame[column] / threshold)[frame["step"] >= start].to_numpy()
+    q25, median, q75 = np.quantile(window, [0.25, 0.5, 0.75])
+    return {"median": float(median), "q25": float(q25), "q75": float(q75), "n": len(window)}
+
+
+def growth(frame: pd.DataFrame, column: str, start: float) -> float:
+    """``column`` at the last probe divided by its value at the first probe at or after ``start``."""
+    frame = frame.dropna(subset=[column])
+    after = frame[frame["step"] >= start]
+    if not np.isfinite(start) or len(after) < 2:
+        return float("nan")
+    return float(after[column].iloc[-1] / after[column].iloc[0])
+
+
+def log_log_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of log y against log x (−1 for y ∝ 1/x)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if keep.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation of finite pairs; NaN with fewer than three."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3:
+        return float("nan")
+    rx, ry = (pd.Series(v[keep]).rank().to_numpy() for v in (x, y))
+    return float(np.corrcoef(rx, ry)[0, 1])
