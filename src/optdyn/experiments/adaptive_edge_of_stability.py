@@ -276,7 +276,8 @@ def batch_ratios(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _iqr(row) -> str:
-    return f"quartiles {row['q25']:.3f}–{row['q75']:.3f} over {row['n']} probes from step {row['onset']:.0f}"
+    window = f"over {int(row['n'])} probes from step {row['onset']:.0f}"
+    return f"quartiles {row['q25']:.3f}–{row['q75']:.3f} {window}"
 
 
 def _diverged(row) -> str:
@@ -384,7 +385,7 @@ def claims_of(
         source="Cohen et al. 2022, abstract",
         measured=analysis.spearman(b["batch_size"], b["median"]),
         rule=at_least(0.8),
-        detail=", ".join(f"{r['median']:.2f} at batch {r['batch_size']}" for _, r in b.iterrows()),
+        detail=", ".join(f"{r['median']:.2f} at batch {int(r['batch_size'])}" for _, r in b.iterrows()),
     )
     return card
 
@@ -401,12 +402,12 @@ def _frozen_claims(card: ClaimSet, adam: pd.DataFrame) -> None:
     why = f"frozen run diverged at step {diverged:.0f}" if pd.notna(diverged) else ""
     card.record(
         "frozen-precond-eos",
-        f"Adam with P frozen at step {t0}: λ1(P⁻¹H) still hovers at 38/η",
+        f"Adam with P frozen at step {int(t0)}: λ1(P⁻¹H) still hovers at 38/η",
         paper=1.0,
         source="Cohen et al. 2022, frozen-preconditioner experiment",
         measured=ratio.median() if len(ratio) >= 3 else None,
         rule=between(0.85, 1.15),
-        detail=f"quartiles {ratio.quantile(0.25):.3f}–{ratio.quantile(0.75):.3f} after step {t0}",
+        detail=f"quartiles {ratio.quantile(0.25):.3f}–{ratio.quantile(0.75):.3f} after step {int(t0)}",
         why=why,
     )
     growth = {v: analysis.growth(r, "sharpness", t0) - 1 for v, r in runs.items()}
@@ -421,3 +422,34 @@ def _frozen_claims(card: ClaimSet, adam: pd.DataFrame) -> None:
         detail=f"λ1(H) growth after t0: adaptive {growth['adaptive']:+.1%}, frozen {growth['frozen']:+.1%}",
         why=why,
     )
+
+
+def raw_sharpness_since_edge(gd: pd.DataFrame, adam: pd.DataFrame) -> pd.DataFrame:
+    """λ1(H) / λ1(H at the edge) against steps since the edge, for GD and adaptive Adam (β1 = 0.9).
+
+    The edge is the first probe where the quantity the method is stable in (λ1(H) for GD, λ1(P⁻¹H) for
+    Adam) reaches its threshold.
+    """
+    sources = [
+        (gd, "sharpness", "GD", "lr"),
+        (adam[adam["variant"] == "adaptive"], "precond_sharpness", "Adam", "lr"),
+    ]
+    frames = []
+    for frame, column, method, key in sources:
+        for value, run in frame.groupby(key, sort=False):
+            run = run.dropna(subset=[column])
+            edge = analysis.onset_step(run["step"], run[column] / run["threshold"], 1.0)
+            after = run[run["step"] >= edge]
+            if after.empty:
+                continue
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "run": f"{method}, η={value:g}",
+                        "method": method,
+                        "steps_since_edge": after["step"] - edge,
+                        "relative_sharpness": after["sharpness"] / after["sharpness"].iloc[0],
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
