@@ -6,6 +6,11 @@ import numpy as np
 import pandas as pd
 
 
+def _with(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``frame`` with ``column`` present (all NaN if no probe recorded it, e.g. a run that diverged at once)."""
+    return frame if column in frame else frame.assign(**{column: np.nan})
+
+
 def onset_step(steps: pd.Series, ratio: pd.Series, level: float = 0.9) -> float:
     """First step at which ``ratio`` (quantity / threshold) reaches ``level``; NaN if it never does."""
     reached = np.flatnonzero(ratio.to_numpy() >= level)
@@ -20,7 +25,7 @@ def plateau(
     The onset is the first probe with ratio ≥ ``level`` (the brief's definition). Fewer than
     ``min_probes`` probes after onset give NaN: the run never settled long enough to judge.
     """
-    frame = frame.dropna(subset=[column])
+    frame = _with(frame, column).dropna(subset=[column])
     ratio = frame[column] / threshold
     onset = onset_step(frame["step"], ratio, level)
     window = ratio[frame["step"] >= onset] if np.isfinite(onset) else ratio.iloc[:0]
@@ -38,7 +43,7 @@ def plateau(
 
 def late_ratio(frame: pd.DataFrame, column: str, threshold: float, fraction: float = 0.5) -> dict:
     """Median and quartiles of ``column / threshold`` over the last ``fraction`` of the probed steps."""
-    frame = frame.dropna(subset=[column])
+    frame = _with(frame, column).dropna(subset=[column])
     if frame.empty:
         return {"median": float("nan"), "q25": float("nan"), "q75": float("nan"), "n": 0}
     start = frame["step"].max() * (1 - fraction)
@@ -49,7 +54,7 @@ def late_ratio(frame: pd.DataFrame, column: str, threshold: float, fraction: flo
 
 def growth(frame: pd.DataFrame, column: str, start: float) -> float:
     """``column`` at the last probe divided by its value at the first probe at or after ``start``."""
-    frame = frame.dropna(subset=[column])
+    frame = _with(frame, column).dropna(subset=[column])
     after = frame[frame["step"] >= start]
     if not np.isfinite(start) or len(after) < 2:
         return float("nan")

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+#: The output type under which a chapter displays its claims as JSON.
 MIME_TYPE = "application/vnd.optdyn.claims+json"
 VERDICTS = ("replicated", "not replicated", "inconclusive")
 
@@ -43,7 +44,7 @@ def between(lo: float, hi: float) -> Rule:
 
 
 def within(target: float, rel: float) -> Rule:
-    """Measured value within ``rel`` (relative) of ``target``: |m - target| <= rel * |target|."""
+    """Measured value within ``rel`` (relative) of ``target``: ``|m - target| <= rel * |target|``."""
     half = abs(target) * rel
     return Rule(target - half, target + half, f"within {rel:.0%} of {_fmt(target)}")
 

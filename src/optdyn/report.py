@@ -125,7 +125,7 @@ def status_markdown(report: dict, names: list[str], out: Path) -> str:
         e = report.get(name, {})
         key = str(e.get("cache_key", ""))[:12]
         cells = [e.get("status", "not run"), e.get("profile", ""), e.get("seed", ""), e.get("wall_s", "")]
-        cells += [f"`{key}`" if key else "", e.get("date", ""), e.get("python", ""), e.get("torch", "")]
+        cells += [key, e.get("date", ""), e.get("python", ""), e.get("torch", "")]
         lines.append(f"| {_link(name, out)} | " + " | ".join(_md(c) for c in cells) + " |")
         if e.get("error"):
             look = Path(str(e.get("look", ""))).name
@@ -142,5 +142,11 @@ def write_pages(root: Path, out: Path) -> None:
     names = list(chapters(root))
     report = read_report(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "scorecard.md", scorecard_markdown(claim_sets(names, out), out, report))
-    _write_atomic(out / "status.md", status_markdown(report, names, out))
+    pages = {
+        "scorecard.md": scorecard_markdown(claim_sets(names, out), out, report),
+        "status.md": status_markdown(report, names, out),
+    }
+    for page, text in pages.items():  # unchanged pages keep their mtime: Sphinx need not re-read them
+        path = out / page
+        if not path.exists() or path.read_text() != text:
+            _write_atomic(path, text)

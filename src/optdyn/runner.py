@@ -36,6 +36,7 @@ import nbformat
 
 from .claims import MIME_TYPE
 
+#: The installed ``optdyn`` package, which the chapters' kernels import; its files are in the cache key.
 PACKAGE_DIR = Path(__file__).resolve().parent
 FAILURE_TAG = "optdyn-failure"
 _TMP_PREFIX = ".running-"
@@ -276,7 +277,7 @@ def is_current(out: Path, name: str, key: str, report: dict) -> bool:
 
 
 def claims_from(nb: nbformat.NotebookNode) -> dict | None:
-    """The claims a chapter displayed: the last output carrying :data:`~optdyn.claims.MIME_TYPE`."""
+    """The claims a chapter displayed: the last output carrying ``application/vnd.optdyn.claims+json``."""
     found = None
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -286,6 +287,18 @@ def claims_from(nb: nbformat.NotebookNode) -> dict | None:
     if isinstance(found, str):
         found = json.loads(found)
     return found
+
+
+def strip_claims(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop the claims mime data from the outputs (kept in the claims JSON instead).
+
+    myst-nb renders every mime type of an output and warns about unknown ones, which fails a ``-W``
+    build; the HTML and plain-text forms of the claims stay in the page.
+    """
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(MIME_TYPE, None)
+    return nb
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -352,7 +365,10 @@ def execute(source: Path, out: Path, name: str, params: dict, key: str, threads:
         _publish(out, name, tmp, entry)
     except Exception as error:  # a failed chapter is reported; the other chapters go on
         entry |= {"status": "failed", "error": _one_line(error), "wall_s": round(time.monotonic() - start, 2)}
-        entry["look"] = str(_keep_failure(source, out, name, tmp, entry))
+        try:
+            entry["look"] = str(_keep_failure(source, out, name, tmp, entry))
+        except Exception as also:  # e.g. a full disk: still report, still run the other chapters
+            entry["look"] = f"nowhere: saving the failed copy failed too ({_one_line(also)})"
     finally:
         tmp.unlink(missing_ok=True)
     return entry
@@ -364,11 +380,12 @@ def _publish(out: Path, name: str, tmp: Path, entry: dict) -> None:
     found = claims_from(nb)
     if not isinstance(found, dict) or not isinstance(found.get("claims"), list):
         raise RuntimeError(f"the chapter displayed no claims ({MIME_TYPE}) in its outputs")
-    entry |= {"status": "ok", "last_success": entry["date"]}
-    nb.metadata["optdyn"] = {k: entry[k] for k in ("status", "date", "profile", "seed", "cache_key")}
+    nb.metadata["optdyn"] = {k: entry[k] for k in ("date", "profile", "seed", "cache_key")} | {"status": "ok"}
+    strip_claims(nb)
     _write_atomic(out / f"{name}.claims.json", json.dumps(found, indent=2, sort_keys=True) + "\n")
     _write_atomic(out / f"{name}.ipynb", nbformat.writes(nb))
     (out / f"{name}.failed.ipynb").unlink(missing_ok=True)
+    entry |= {"status": "ok", "last_success": entry["date"]}
 
 
 def _good_copy(path: Path) -> nbformat.NotebookNode | None:
@@ -404,6 +421,7 @@ def _keep_failure(source: Path, out: Path, name: str, tmp: Path, entry: dict) ->
     except Exception:  # papermill failed before writing anything: show the source with the error
         failed = nbformat.read(source, as_version=4)
     failed.metadata["optdyn"] = {"status": "failed", "date": entry["date"], "error": entry["error"]}
+    strip_claims(failed)
     good_path = out / f"{name}.ipynb"
     good = _good_copy(good_path)
     if good is None:

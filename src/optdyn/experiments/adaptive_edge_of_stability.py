@@ -2,7 +2,7 @@
 
 A tanh MLP 64→64→64→10 on scikit-learn digits (X/16, centred), square loss (1/2n)Σ‖f(x)−y‖², float64,
 full batch unless stated. Every function returns a DataFrame with one row per (run, probe); the chapter
-plots them and judges the claims with :func:`summaries`.
+plots them and judges the claims with :func:`claims_of`.
 """
 
 from __future__ import annotations
@@ -372,6 +372,7 @@ def claims_of(
         paper="≈ 1",
         source="Cohen et al. 2021, Fig. 1",
         measured=g["raw_growth"].max(),
+        why="; ".join(f"η={r['lr']:g} {_diverged(r)}" for _, r in g.iterrows() if _diverged(r)),
         rule=at_most(1.15),
         detail=", ".join(f"{r['raw_growth']:.2f} at η={r['lr']:g}" for _, r in g.iterrows()),
     )

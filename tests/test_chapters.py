@@ -1,0 +1,54 @@
+"""Chapters as published: clean sources, and a quick run that must show the claims that hold at that scale."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from optdyn import runner
+
+REPO = Path(__file__).resolve().parents[1]
+CHAPTERS = runner.chapters(REPO)
+
+
+@pytest.mark.parametrize("name", sorted(CHAPTERS))
+def test_source_notebooks_are_clean(name):
+    nb = nbformat.read(CHAPTERS[name], as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code), "source carries outputs"
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be the parameters cell"
+
+
+def run_chapter(tmp_path, name, *params):
+    out = tmp_path / "out"
+    status = runner.main(["--root", str(REPO), "run", name, "--force", "--out", str(out), *params])
+    claims = json.loads((out / f"{name}.claims.json").read_text())
+    return status, {c["id"]: c for c in claims["claims"]}, nbformat.read(out / f"{name}.ipynb", as_version=4)
+
+
+@pytest.mark.slow
+def test_adaptive_edge_of_stability_quick(tmp_path):
+    status, claims, nb = run_chapter(tmp_path, "adaptive_edge_of_stability", "--profile", "quick")
+    assert status == 0
+    gd = [c for k, c in claims.items() if k.startswith("gd-eos-")]
+    adam = [c for k, c in claims.items() if k.startswith("aeos-lr")]
+    assert len(gd) >= 3 and len(adam) >= 2
+    must_hold = [*gd, *adam, claims["gd-sharpening"], claims["aeos-inverse-eta"]]
+    assert [c["id"] for c in must_hold if c["verdict"] != "replicated"] == []
+    for c in must_hold:
+        assert c["measured"] is not None and c["paper"] and c["rule"]
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
+    assert not any(o.get("output_type") == "error" for o in outputs)
+
+
+@pytest.mark.slow
+def test_diverging_learning_rates_are_recorded_not_crashed(tmp_path):
+    status, claims, _ = run_chapter(
+        tmp_path, "adaptive_edge_of_stability", "--profile", "quick", "-p", "lr_scale=60"
+    )
+    assert status == 0
+    gd = [c for k, c in claims.items() if k.startswith("gd-eos-")]
+    assert gd and all(c["verdict"] == "inconclusive" and "diverged at step" in c["reason"] for c in gd)
