@@ -7,7 +7,7 @@ import pandas as pd
 
 
 def _with(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """``frame`` with ``column`` present (all NaN if no probe recorded it, e.g. a run that diverged at once)."""
+    """``frame`` with ``column`` present (all NaN if no probe recorded it: a run that diverged at once)."""
     return frame if column in frame else frame.assign(**{column: np.nan})
 
 
