@@ -163,7 +163,7 @@ _BADGE = {"replicated": "#1b7837", "not replicated": "#b2182b", "inconclusive": 
 def claims_table_html(claims: Sequence[Claim]) -> str:
     """An HTML table of claims: statement, source, paper's value, measured, rule, verdict, reason."""
     head = ["claim", "statement", "source", "paper", "measured", "rule", "verdict", "reason"]
-    out = ['<table class="optdyn-claims">', "<thead><tr>"]
+    out = ['<div style="overflow-x:auto"><table class="optdyn-claims">', "<thead><tr>"]
     out += [f"<th>{h}</th>" for h in head]
     out.append("</tr></thead><tbody>")
     for c in claims:
@@ -174,7 +174,7 @@ def claims_table_html(claims: Sequence[Claim]) -> str:
         verdict = f'<b style="color:{_BADGE[c.verdict]}">{c.verdict}</b>'
         row = cells + [verdict, html.escape(c.reason)]
         out.append("<tr>" + "".join(f"<td>{x}</td>" for x in row) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 

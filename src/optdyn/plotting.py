@@ -18,10 +18,14 @@ def use_theme() -> None:
 def _runs(frame: pd.DataFrame, by: list[str]):
     for key, run in frame.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        yield (
-            ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{v}" for k, v in zip(by, key, strict=True)),
-            run,
-        )
+        yield ", ".join(_label(k, v) for k, v in zip(by, key, strict=True)), run
+
+
+def _label(key: str, value) -> str:
+    """A legend entry: strings as they are, numbers as key=value."""
+    if isinstance(value, str):
+        return value
+    return f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
 
 
 def curve_with_threshold(

@@ -238,11 +238,15 @@ def minibatch_adam(profile: str, seed: int = 0, lr_scale: float = 1.0) -> pd.Dat
 def plateaus(frame: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
     """Per run: onset (first probe with column/threshold ≥ 0.9), median and quartiles of the ratio from
     then on, its value at step 0, and the growth of raw λ1(H) from the first probe at or above the
-    threshold to the end (see :mod:`optdyn.analysis`)."""
+    threshold to the end (see :mod:`optdyn.analysis`). A run that diverged did not settle: its median,
+    quartiles and growth are NaN, whatever it did before diverging."""
     rows = []
     for key, run in frame.groupby(by, sort=False):
         threshold = run["threshold"].iloc[0]
         stats = analysis.plateau(run, column, threshold)
+        diverged = pd.notna(run["diverged_at"].iloc[0])
+        if diverged:
+            stats |= {"median": np.nan, "q25": np.nan, "q75": np.nan}
         at_edge = analysis.onset_step(
             run.dropna(subset=[column])["step"], run[column].dropna() / threshold, 1.0
         )
@@ -255,7 +259,7 @@ def plateaus(frame: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
                 "threshold": threshold,
                 "start_ratio": first.iloc[0] / threshold if len(first) else np.nan,
                 "at_edge": at_edge,
-                "raw_growth": analysis.growth(run, "sharpness", at_edge),
+                "raw_growth": np.nan if diverged else analysis.growth(run, "sharpness", at_edge),
                 "diverged_at": run["diverged_at"].iloc[0],
             }
         )
@@ -268,6 +272,7 @@ def batch_ratios(frame: pd.DataFrame) -> pd.DataFrame:
         {
             "batch_size": b,
             **analysis.late_ratio(run, "precond_sharpness", run["threshold"].iloc[0]),
+            **({"median": np.nan} if pd.notna(run["diverged_at"].iloc[0]) else {}),
             "diverged_at": run["diverged_at"].iloc[0],
         }
         for b, run in frame.groupby("batch_size", sort=False)
@@ -406,7 +411,7 @@ def _frozen_claims(card: ClaimSet, adam: pd.DataFrame) -> None:
         f"Adam with P frozen at step {int(t0)}: λ1(P⁻¹H) still hovers at 38/η",
         paper=1.0,
         source="Cohen et al. 2022, frozen-preconditioner experiment",
-        measured=ratio.median() if len(ratio) >= 3 else None,
+        measured=ratio.median() if len(ratio) >= 3 and not why else None,
         rule=between(0.85, 1.15),
         detail=f"quartiles {ratio.quantile(0.25):.3f}–{ratio.quantile(0.75):.3f} after step {int(t0)}",
         why=why,
@@ -418,7 +423,7 @@ def _frozen_claims(card: ClaimSet, adam: pd.DataFrame) -> None:
         "(growth after t0, frozen / adaptive)",
         paper="raw sharpness stops rising",
         source="Cohen et al. 2022, frozen-preconditioner experiment",
-        measured=growth["frozen"] / growth["adaptive"] if growth["adaptive"] > 0 else None,
+        measured=growth["frozen"] / growth["adaptive"] if growth["adaptive"] > 0 and not why else None,
         rule=at_most(0.5),
         detail=f"λ1(H) growth after t0: adaptive {growth['adaptive']:+.1%}, frozen {growth['frozen']:+.1%}",
         why=why,
