@@ -281,6 +281,8 @@ def batch_ratios(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _iqr(row) -> str:
+    if np.isnan(row["median"]):
+        return f"no plateau to measure ({int(row['n'])} probes after the onset)"
     window = f"over {int(row['n'])} probes from step {row['onset']:.0f}"
     return f"quartiles {row['q25']:.3f}–{row['q75']:.3f} {window}"
 
