@@ -105,7 +105,8 @@ def train(
     Probes use the whole training set (the Hessian of exactly the trained loss), also in minibatch
     runs. Rows are appended to ``trajectory`` (a new one if None) so a branched run can continue it;
     ``start_step`` numbers the steps of such a continuation. A loss that is non-finite or above
-    ``divergence_loss`` stops the run and sets ``diverged_at``.
+    ``divergence_loss`` stops the run and sets ``diverged_at``. An optimizer with ``needs_closure = True``
+    is stepped as ``optimizer.step(closure)``, the closure recomputing the same minibatch's loss and gradient.
     """
     if steps < 1:
         raise ValueError(f"train: steps must be at least 1, got {steps}")
@@ -134,15 +135,32 @@ def train(
         if step == start_step + steps:
             break
         idx = next(batches)
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(data.X[idx]), data.Y[idx])
+        closure = _batch_closure(model, optimizer, loss_fn, data.X[idx], data.Y[idx])
+        loss = closure()
         if not loss.item() <= divergence_loss:
             trajectory.rows.append({"step": step, "loss": loss.item()})
             trajectory.diverged_at = step
             break
-        loss.backward()
-        optimizer.step()
+        if getattr(optimizer, "needs_closure", False):
+            optimizer.step(closure)
+        else:
+            optimizer.step()
     return trajectory
+
+
+def _batch_closure(model: nn.Module, optimizer: Optimizer, loss_fn, X: torch.Tensor, Y: torch.Tensor):
+    """The closure of `torch.optim.Optimizer.step`: zero the gradients, L(batch), backward, return L.
+
+    Called once before every step; an optimizer whose class sets ``needs_closure = True`` (SAM, a line
+    search) receives it and may call it again at other weights."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(X), Y)
+        loss.backward()
+        return loss
+
+    return closure
 
 
 def _minibatches(n: int, batch_size: int | None, seed: int):

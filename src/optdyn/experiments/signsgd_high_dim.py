@@ -131,7 +131,7 @@ def simulate(
     if method not in ("signsgd", "sgd", "adam"):
         raise ValueError(f"unknown method {method!r}; known: signsgd, sgd, adam")
     lam = np.asarray(spectrum, dtype=float)
-    theory._check_covariance(lam)
+    theory.check_covariance(lam)
     if not eta > 0:
         raise ValueError(f"learning rate must be positive, got {eta}")
     d = len(lam)

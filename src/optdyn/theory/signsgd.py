@@ -1,48 +1,10 @@
-"""Closed forms: stability thresholds of first-order methods on a quadratic.
-
-On L(w) = a w²/2 each method is a linear recursion; it is stable iff the curvature a lies below the
-threshold returned here (Cohen et al. 2021; Cohen et al. 2022). Applied to
-λ1(H) for a non-adaptive method, and to λ1(P^{-1}H) for a method preconditioned by a fixed P.
-"""
+"""Risk ODEs of signSGD and SGD on high-dimensional least squares (Xiao, Marshall, Agarwala & Paquette
+2024)."""
 
 from __future__ import annotations
 
-METHODS = ("gd", "heavy_ball", "nesterov", "ema_momentum")
-
-
-def stability_threshold(method: str, lr: float, momentum: float = 0.0) -> float:
-    """Largest stable curvature a of ``method`` with step size η = ``lr`` and momentum β.
-
-    gd:            2/η
-    heavy_ball:    (2 + 2β)/η                 (v ← βv + g;  w ← w − ηv)
-    nesterov:      (2 + 2β)/((1 + 2β)η)       (v ← βv + g;  w ← w − η(g + βv))
-    ema_momentum:  (2 + 2β)/((1 − β)η)        (m ← βm + (1−β)g; w ← w − ηm; Adam's momentum; 38/η at β=0.9)
-    """
-    if lr <= 0:
-        raise ValueError(f"learning rate must be positive, got {lr}")
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
-    b = momentum
-    numerators = {
-        "gd": 2.0,
-        "heavy_ball": 2 + 2 * b,
-        "nesterov": (2 + 2 * b) / (1 + 2 * b),
-        "ema_momentum": (2 + 2 * b) / (1 - b),
-    }
-    if method not in numerators:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    return numerators[method] / lr
-
-
-def adam_threshold(lr: float, beta1: float) -> float:
-    """The Adaptive-EoS threshold on λ1(P^{-1}H): (2 + 2β1)/((1 − β1)η) (Cohen et al. 2022, abstract)."""
-    return stability_threshold("ema_momentum", lr, beta1)
-
-
-# --- signSGD and SGD in high dimensions: risk ODEs (Xiao, Marshall, Agarwala & Paquette 2024) -----------
-
-import numpy as np  # noqa: E402
-from scipy import integrate, optimize, special  # noqa: E402
+import numpy as np
+from scipy import integrate, optimize, special
 
 NOISES = ("none", "gaussian", "laplace", "uniform", "rademacher", "cauchy")
 
@@ -54,7 +16,7 @@ def _check_noise(noise: str, scale: float) -> None:
         raise ValueError(f"noise scale must be finite and non-negative, got {scale}")
 
 
-def _check_covariance(K) -> np.ndarray:
+def check_covariance(K) -> np.ndarray:
     """K as a float array: a 1-D spectrum (diagonal K) or a symmetric PSD matrix with a positive diagonal."""
     K = np.asarray(K, dtype=float)
     if K.ndim == 1:
@@ -111,7 +73,7 @@ def sign_covariance(K) -> np.ndarray:
 
     Its diagonal is exactly 1. A 1-D ``K`` (diagonal covariance) gives the identity.
     """
-    K = _check_covariance(K)
+    K = check_covariance(K)
     if K.ndim == 1:
         return np.eye(len(K))
     s = 1 / np.sqrt(np.diag(K))
@@ -121,7 +83,7 @@ def sign_covariance(K) -> np.ndarray:
 def sgd_stability_limit(K) -> float:
     """Largest η for which the SGD risk ODE is stable: η < 2d / tr K (the Volterra kernel's mass is
     η tr K / (2d)); 2 for K = I."""
-    K = _check_covariance(K)
+    K = check_covariance(K)
     tr = K.sum() if K.ndim == 1 else np.trace(K)
     return 2 * len(K) / tr
 
@@ -189,7 +151,7 @@ def risk_ode(
     """
     if method not in ("signsgd", "sgd"):
         raise ValueError(f"unknown method {method!r}; known: signsgd, sgd")
-    K = _check_covariance(K)
+    K = check_covariance(K)
     _check_noise(noise, scale)
     if not (eta > 0 and np.isfinite(eta)):
         raise ValueError(f"learning rate must be positive, got {eta}")

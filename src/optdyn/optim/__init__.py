@@ -1,0 +1,10 @@
+"""Optimizers, as `torch.optim.Optimizer` objects, one module per family.
+
+``sgd``: GD, heavy ball, Nesterov (torch's own `SGD`). ``adam``: Adam with its preconditioner exposed.
+Every public name is re-exported here: ``optdyn.optim.Adam`` is ``optdyn.optim.adam.Adam``.
+"""
+
+from .adam import Adam, preconditioner_of
+from .sgd import Params, gd, heavy_ball, nesterov
+
+__all__ = ["Adam", "Params", "gd", "heavy_ball", "nesterov", "preconditioner_of"]

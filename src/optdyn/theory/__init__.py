@@ -1,0 +1,34 @@
+"""Closed forms and ODEs the chapters compare measurements with, one module per paper.
+
+``stability``: thresholds of first-order methods on a quadratic. ``signsgd``: risk ODEs of signSGD and SGD
+in high dimensions. Every public name is re-exported here: ``optdyn.theory.risk_ode`` is
+``optdyn.theory.signsgd.risk_ode``.
+"""
+
+from .signsgd import (
+    NOISES,
+    check_covariance,
+    isotropic_floor,
+    noise_second_moment,
+    risk_ode,
+    sgd_stability_limit,
+    sign_covariance,
+    signsgd_isotropic_time,
+    signsgd_phi,
+)
+from .stability import METHODS, adam_threshold, stability_threshold
+
+__all__ = [
+    "METHODS",
+    "NOISES",
+    "adam_threshold",
+    "check_covariance",
+    "isotropic_floor",
+    "noise_second_moment",
+    "risk_ode",
+    "sgd_stability_limit",
+    "sign_covariance",
+    "signsgd_isotropic_time",
+    "signsgd_phi",
+    "stability_threshold",
+]
