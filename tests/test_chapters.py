@@ -5,8 +5,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from optdyn import runner
+from optdyn.editions import install_source
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = runner.chapters(REPO)
@@ -18,7 +20,18 @@ def test_source_notebooks_are_clean(name):
     assert nb.metadata["kernelspec"]["name"] == "python3"
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert not any(c.get("outputs") or c.get("execution_count") for c in code), "source carries outputs"
-    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be the parameters cell"
+    repository = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]["url"]
+    assert code[0].source == install_source(repository), "first code cell must install optdyn where missing"
+    assert "remove-cell" in code[0].metadata.get("tags", [])
+    assert "parameters" in code[1].metadata.get("tags", []), "second code cell must be the parameters cell"
+
+
+def built_chapter(quick_book, name):
+    """Status of the quick build, the chapter's claims by id, and its executed notebook."""
+    root, status = quick_book
+    out = root / "book" / "_executed"
+    claims = json.loads((out / f"{name}.claims.json").read_text())
+    return status, {c["id"]: c for c in claims["claims"]}, nbformat.read(out / f"{name}.ipynb", as_version=4)
 
 
 def run_chapter(tmp_path, name, *params):
@@ -29,8 +42,8 @@ def run_chapter(tmp_path, name, *params):
 
 
 @pytest.mark.slow
-def test_adaptive_edge_of_stability_quick(tmp_path):
-    status, claims, nb = run_chapter(tmp_path, "adaptive_edge_of_stability", "--profile", "quick")
+def test_adaptive_edge_of_stability_quick(quick_book):
+    status, claims, nb = built_chapter(quick_book, "adaptive_edge_of_stability")
     assert status == 0
     gd = [c for k, c in claims.items() if k.startswith("gd-eos-")]
     adam = [c for k, c in claims.items() if k.startswith("aeos-lr")]

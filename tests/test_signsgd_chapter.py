@@ -6,8 +6,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from optdyn import runner
-
 REPO = Path(__file__).resolve().parents[1]
 MUST_HOLD = [
     "conc-signsgd-gap",
@@ -30,11 +28,9 @@ MUST_HOLD = [
 
 
 @pytest.mark.slow
-def test_signsgd_high_dim_quick(tmp_path):
-    out = tmp_path / "out"
-    status = runner.main(
-        ["--root", str(REPO), "run", "signsgd_high_dim", "--force", "--out", str(out), "--profile", "quick"]
-    )
+def test_signsgd_high_dim_quick(quick_book):
+    root, status = quick_book
+    out = root / "book" / "_executed"
     assert status == 0
     claims = {c["id"]: c for c in json.loads((out / "signsgd_high_dim.claims.json").read_text())["claims"]}
     assert [k for k in MUST_HOLD if claims[k]["verdict"] != "replicated"] == []

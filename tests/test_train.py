@@ -87,3 +87,29 @@ def test_bad_arguments_fail_with_a_named_problem(kwargs, match):
     args = dict(steps=5, every=1) | kwargs
     with pytest.raises(ValueError, match=match):
         train(model, optim.gd(model.parameters(), 0.1), data, args.pop("steps"), **args)
+
+
+def test_an_optimizer_that_needs_a_closure_gets_one_on_the_same_batch():
+    """train() hands `step` a closure that recomputes the minibatch loss and its gradient."""
+    from optdyn.data import gaussian_teacher
+
+    class Recording(torch.optim.SGD):
+        needs_closure = True
+
+        def __init__(self, params):
+            super().__init__(params, lr=0.1)
+            self.losses = []
+
+        def step(self, closure=None):
+            first = [p.grad.clone() for p in self.param_groups[0]["params"]]
+            self.losses.append(float(closure()))
+            again = [p.grad for p in self.param_groups[0]["params"]]
+            assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+            return super().step()
+
+    data = gaussian_teacher(n=64, d=5, seed=0)
+    model = torch.nn.Linear(5, data.Y.shape[1]).double()
+    optimizer = Recording(model.parameters())
+    trajectory = train(model, optimizer, data, steps=6, every=3, batch_size=16, seed=0)
+    assert len(optimizer.losses) == 6 and trajectory.diverged_at is None
+    assert all(np.isfinite(optimizer.losses))

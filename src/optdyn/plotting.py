@@ -58,3 +58,17 @@ def loss_curves(ax: Axes, frame: pd.DataFrame, by: list[str]) -> None:
 def panels(n: int, width: float = 5.0, height: float = 3.6) -> tuple[Figure, list[Axes]]:
     fig, axes = plt.subplots(1, n, figsize=(width * n, height), constrained_layout=True)
     return fig, list(axes) if n > 1 else [axes]
+
+
+def table(frame: pd.DataFrame, missing: str = "—", digits: int = 4):
+    """``frame`` for display: missing values (NaN, None: e.g. 'did not diverge') as ``missing``, floats to
+    ``digits`` significant digits, the index hidden. A pandas Styler; the data are not changed."""
+    formatter = _significant(frame, digits, missing)
+    return frame.style.format(formatter, na_rep=missing, precision=digits).hide(axis="index")
+
+
+def _significant(frame: pd.DataFrame, digits: int, missing: str) -> dict:
+    def fmt(x) -> str:
+        return missing if pd.isna(x) else f"{x:.{digits}g}"
+
+    return {c: fmt for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}

@@ -39,6 +39,7 @@ from .claims import MIME_TYPE
 #: The installed ``optdyn`` package, which the chapters' kernels import; its files are in the cache key.
 PACKAGE_DIR = Path(__file__).resolve().parent
 FAILURE_TAG = "optdyn-failure"
+REPRODUCE_TAG = "optdyn-reproduce"
 _TMP_PREFIX = ".running-"
 
 
@@ -362,7 +363,7 @@ def execute(source: Path, out: Path, name: str, params: dict, key: str, threads:
             progress_bar=True,
         )
         entry["wall_s"] = round(time.monotonic() - start, 2)
-        _publish(out, name, tmp, entry)
+        _publish(out, name, tmp, entry, _reproduce_cell(source, out, name, entry))
     except Exception as error:  # a failed chapter is reported; the other chapters go on
         entry |= {"status": "failed", "error": _one_line(error), "wall_s": round(time.monotonic() - start, 2)}
         try:
@@ -374,9 +375,35 @@ def execute(source: Path, out: Path, name: str, params: dict, key: str, threads:
     return entry
 
 
-def _publish(out: Path, name: str, tmp: Path, entry: dict) -> None:
+def _reproduce_cell(source: Path, out: Path, name: str, entry: dict) -> nbformat.NotebookNode:
+    """A box under the chapter's title: the command that reproduces this page, this run's wall time and
+    machine, and a link to the source notebook (no outputs)."""
+    extra = "".join(
+        f" -p {k}={v!r}" if isinstance(v, str) else f" -p {k}={v}"
+        for k, v in entry["parameters"].items()
+        if k not in ("profile", "seed")
+    )
+    command = f"optdyn run {name} --profile {entry['profile']} --seed {entry['seed']}{extra}"
+    machine = f"{os.cpu_count()} CPU cores, Python {entry['python']}, torch {entry['torch']}"
+    relative = Path(os.path.relpath(source, out)).as_posix()
+    lines = [
+        "```{admonition} Reproduce this chapter",
+        ":class: tip",
+        f"`{command}`",
+        "",
+        f"This page: profile `{entry['profile']}`, seed {entry['seed']}, executed {entry['date'][:10]} "
+        f"in {entry['wall_s']:.0f} s ({machine}).",
+        f"Download the {{download}}`source notebook <{relative}>` (no outputs); the download button at the "
+        "top of the page gives this executed copy, and the launch button opens it in Colab or Binder.",
+    ]
+    lines.append("```")
+    return nbformat.v4.new_markdown_cell("\n".join(lines), metadata={"tags": [REPRODUCE_TAG]})
+
+
+def _publish(out: Path, name: str, tmp: Path, entry: dict, reproduce: nbformat.NotebookNode) -> None:
     """Move a successful execution into place: claims JSON, then the executed copy, both atomically."""
     nb = nbformat.read(tmp, as_version=4)
+    nb.cells.insert(1, reproduce)
     found = claims_from(nb)
     if not isinstance(found, dict) or not isinstance(found.get("claims"), list):
         raise RuntimeError(f"the chapter displayed no claims ({MIME_TYPE}) in its outputs")
@@ -570,7 +597,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     root_help = "project root (default: the nearest directory upwards with a _toc.yml)"
     parser.add_argument("--root", type=Path, default=None, help=root_help)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,build}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,build,student}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=root_help)
     sub.add_parser(
@@ -583,6 +610,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE")
     r.add_argument("--force", action="store_true", help="ignore the cache")
     b = sub.add_parser("build", parents=[common], help="run what is not current, then build the HTML book")
+    s = sub.add_parser(
+        "student", parents=[common], help="write student (no solutions) and instructor editions"
+    )
+    s.add_argument("--out", type=Path, default=None, help="default: <root>/_build/editions")
     for p in (r, b):
         p.add_argument("--profile", default=None)
         p.add_argument("--seed", default=None)
@@ -613,6 +644,16 @@ def _print_list(root: Path) -> int:
     return 0
 
 
+def _write_editions(root: Path, out: Path | None) -> int:
+    from .editions import write_editions
+
+    out = (out or root / "_build" / "editions").resolve()
+    written = write_editions(chapters(root), out)
+    for edition, paths in written.items():
+        print(f"{edition} edition: {len(paths)} chapters in {out / edition}")
+    return 0
+
+
 def _on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -633,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _print_list(root)
+        if args.command == "student":
+            return _write_editions(root, args.out)
         if args.jobs < 1:
             raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
         overrides = _overrides(args)

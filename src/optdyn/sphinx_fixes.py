@@ -1,0 +1,26 @@
+"""A Sphinx extension for the book's build: one fix for an upstream duplicate.
+
+sphinx-thebe adds its configuration script (``const THEBE_JS_URL = …``) once per ``env-before-read-docs``
+event, and Jupyter Book's build emits that event twice, so every page declared the constant twice and the
+browser reported "Identifier 'THEBE_JS_URL' has already been declared". Here each page keeps the first
+of any identical scripts.
+"""
+
+from __future__ import annotations
+
+
+def _drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> None:
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        attributes = tuple(sorted(getattr(script, "attributes", {}).items()))
+        key = (getattr(script, "filename", None) or "", attributes)
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    if "script_files" in context:
+        context["script_files"][:] = kept
+
+
+def setup(app) -> dict:
+    app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,111 @@
+"""The built book in a real browser (headless Chromium driven by Playwright).
+
+Per chapter: the title, every figure loaded and described (alt text), the claims table with verdicts, the
+"Reproduce" box, no error output and no raw NaN in a table; the scorecard lists every chapter. A
+screenshot of each chapter's first screen goes to ``_build/screenshots/`` for a person to look at.
+Skipped, with the reason, where no Chromium is installed (``make`` installs Debian's where it can).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from optdyn import runner
+
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = REPO / "_build" / "screenshots"
+CHROMIUM = os.environ.get("OPTDYN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VERDICTS = {"replicated", "not replicated", "inconclusive"}
+VERDICT_CELLS = """
+[...document.querySelectorAll('main table')].flatMap(table => {
+  const heads = [...table.querySelectorAll('th')].map(th => th.innerText.trim());
+  const column = heads.indexOf('verdict');
+  if (column < 0) return [];
+  return [...table.querySelectorAll('tbody tr')].map(row => row.children[column]?.innerText.trim());
+})
+"""
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: apt-get install chromium (make does, as root)"),
+]
+
+
+def _title(name: str) -> str:
+    nb = nbformat.read(runner.chapters(REPO)[name], as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "markdown")
+    return first.source.splitlines()[0].lstrip("# ").strip()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def html(quick_book) -> Path:
+    root, status = quick_book
+    assert status == 0, "the quick build failed"
+    return root / "_build" / "html"
+
+
+def _open(browser, path: Path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(path.as_uri(), wait_until="load")
+    return page, errors
+
+
+@pytest.mark.parametrize("name", sorted(runner.chapters(REPO)))
+def test_chapter_page(browser, html, name):
+    page, errors = _open(browser, html / "book" / "_executed" / f"{name}.html")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    main = page.locator("main")
+    assert _title(name) in main.locator("h1").first.inner_text()
+    images = page.evaluate(
+        "[...document.querySelectorAll('main img')].map(i => "
+        "({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0, alt: i.alt}))"
+    )
+    assert len(images) >= 3, f"{name}: only {len(images)} figures"
+    assert [i["src"] for i in images if not i["ok"]] == [], "figures that did not load"
+    undescribed = [i["src"] for i in images if not i["alt"] or i["alt"].endswith(".png")]
+    assert undescribed == [], "figures without alt text"
+    headers = page.evaluate("[...document.querySelectorAll('main table th')].map(th => th.innerText.trim())")
+    assert "verdict" in headers, f"{name}: no claims table"
+    verdicts = page.evaluate(VERDICT_CELLS)
+    assert verdicts and set(verdicts) <= VERDICTS, f"{name}: verdicts {set(verdicts)}"
+    text = main.inner_text()
+    assert f"optdyn run {name} --profile quick --seed 0" in text, "no Reproduce box"
+    assert "Traceback (most recent call last)" not in text and page.locator(".output.error").count() == 0
+    cells = page.evaluate("[...document.querySelectorAll('main td')].map(td => td.innerText.trim())")
+    assert not {"nan", "NaN", "None", "<NA>"} & set(cells), f"{name}: a raw NaN/None in a table"
+    assert page.locator("main .math").count() > 0, f"{name}: no math"
+    assert errors == [], f"{name}: JavaScript errors {errors}"
+    page.close()
+
+
+def test_scorecard_lists_every_chapter(browser, html):
+    page, _ = _open(browser, html / "book" / "_executed" / "scorecard.html")
+    page.screenshot(path=str(SHOTS / "scorecard.png"), full_page=False)
+    text = page.locator("main").inner_text()
+    missing = [name for name in runner.chapters(REPO) if name not in text]
+    assert missing == [], f"chapters missing from the scorecard: {missing}"
+    page.close()
