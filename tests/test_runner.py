@@ -245,7 +245,7 @@ def test_pages_list_chapters_claims_and_status(project):
     report.write_pages(project, out_of(project))
     scorecard = (out_of(project) / "scorecard.md").read_text()
     assert "| {doc}`tiny` | 1 | 0 | 0 | 1 |" in scorecard and "| `later` | not run |" in scorecard
-    assert "<td>tiny</td><td>tiny-value</td>" in scorecard
+    assert "## {doc}`tiny`" in scorecard and "<tr><td>tiny-value</td>" in scorecard
     status = (out_of(project) / "status.md").read_text()
     key = runner.read_report(out_of(project))["tiny"]["cache_key"][:12]
     assert "| {doc}`tiny` | ok | quick | 0 |" in status and f"| {key} |" in status
@@ -278,3 +278,12 @@ def test_build_renders_the_book_with_scorecard(project, capfd):
     assert "tiny-value" in scorecard and "replicated" in scorecard and "not run" in scorecard
     assert "failed" in (html / "status.html").read_text()
     assert "broken on purpose" in (html / "other.html").read_text()
+
+
+def test_executed_copy_says_how_to_reproduce_it(project):
+    nb = nbformat.read(out_of(project) / "tiny.ipynb", as_version=4)
+    box = nb.cells[1]
+    assert box.metadata["tags"] == [runner.REPRODUCE_TAG]
+    assert "`optdyn run tiny --profile quick --seed 0`" in box.source
+    wall = runner.read_report(out_of(project))["tiny"]["wall_s"]
+    assert f"in {wall:.0f} s" in box.source and "{download}`source notebook <../tiny.ipynb>`" in box.source

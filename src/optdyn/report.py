@@ -13,7 +13,7 @@ from pathlib import Path
 from .claims import VERDICTS, Claim, ClaimSet, load
 
 _COLOURS = {"replicated": "#1b7837", "not replicated": "#b2182b", "inconclusive": "#8c6d1f"}
-_COLUMNS = ("chapter", "id", "statement", "paper", "measured", "rule", "verdict", "reason")
+_COLUMNS = ("id", "statement", "paper", "measured", "rule", "verdict", "reason")
 
 
 def claim_sets(names: list[str], out: Path) -> dict[str, ClaimSet | None]:
@@ -44,12 +44,13 @@ def _measured(claim: Claim) -> str:
     return text
 
 
-def claims_table(chapter: str, claims: list[Claim]) -> str:
-    """One raw-HTML table row per claim: chapter, id, statement, paper, measured, rule, verdict, reason."""
+def claims_table(claims: list[Claim]) -> str:
+    """One raw-HTML table row per claim: id, statement, paper, measured, rule, verdict, reason (the
+    chapter is the section the table sits in)."""
     rows = ['<table class="optdyn-scorecard"><thead><tr>']
     rows.append("".join(f"<th>{c}</th>" for c in _COLUMNS) + "</tr></thead><tbody>")
     for c in claims:
-        plain = [chapter, c.id, c.statement, c.paper]
+        plain = [c.id, c.statement, c.paper]
         cells = [html.escape(str(x)) for x in plain] + [_measured(c), html.escape(c.rule)]
         colour = _COLOURS.get(c.verdict, "inherit")
         cells += [f'<b style="color:{colour}">{html.escape(c.verdict)}</b>', html.escape(c.reason)]
@@ -104,7 +105,7 @@ def _chapter_section(name: str, claim_set: ClaimSet | None, entry: dict) -> list
     if entry.get("status") == "failed":
         last = entry.get("last_success", "an earlier run")
         lines += [f"The latest run failed; these claims are from the last successful run ({_md(last)}).", ""]
-    return lines + [claims_table(name, claim_set.claims), ""]
+    return lines + [claims_table(claim_set.claims), ""]
 
 
 def status_markdown(report: dict, names: list[str], out: Path) -> str:

@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -378,10 +379,11 @@ def execute(source: Path, out: Path, name: str, params: dict, key: str, threads:
 def _reproduce_cell(source: Path, out: Path, name: str, entry: dict) -> nbformat.NotebookNode:
     """A box under the chapter's title: the command that reproduces this page, this run's wall time and
     machine, and a link to the source notebook (no outputs)."""
+    defaults = {k: d.default for k, d in declared_parameters(source).items()}
     extra = "".join(
-        f" -p {k}={v!r}" if isinstance(v, str) else f" -p {k}={v}"
+        " -p " + shlex.quote(f"{k}={_literal(v)}")
         for k, v in entry["parameters"].items()
-        if k not in ("profile", "seed")
+        if k not in ("profile", "seed") and v != defaults.get(k)
     )
     command = f"optdyn run {name} --profile {entry['profile']} --seed {entry['seed']}{extra}"
     machine = f"{os.cpu_count()} CPU cores, Python {entry['python']}, torch {entry['torch']}"
@@ -398,6 +400,11 @@ def _reproduce_cell(source: Path, out: Path, name: str, entry: dict) -> nbformat
     ]
     lines.append("```")
     return nbformat.v4.new_markdown_cell("\n".join(lines), metadata={"tags": [REPRODUCE_TAG]})
+
+
+def _literal(value: object) -> str:
+    """A parameter value as the runner's ``-p`` reads it: bare words bare, everything else a literal."""
+    return value if isinstance(value, str) and re.fullmatch(r"[\w.\-]+", value) else repr(value)
 
 
 def _publish(out: Path, name: str, tmp: Path, entry: dict, reproduce: nbformat.NotebookNode) -> None:
