@@ -98,6 +98,8 @@ def test_chapter_page(browser, html, name):
     cells = page.evaluate("[...document.querySelectorAll('main td')].map(td => td.innerText.trim())")
     assert not {"nan", "NaN", "None", "<NA>"} & set(cells), f"{name}: a raw NaN/None in a table"
     assert page.locator("main .math").count() > 0, f"{name}: no math"
+    mathjax = page.evaluate("[...document.scripts].some(s => (s.src || '').includes('mathjax'))")
+    assert mathjax, f"{name}: no MathJax script (it typesets the math, from its CDN: offline it stays TeX)"
     assert errors == [], f"{name}: JavaScript errors {errors}"
     page.close()
 
