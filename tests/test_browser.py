@@ -111,3 +111,24 @@ def test_scorecard_lists_every_chapter(browser, html):
     missing = [name for name in runner.chapters(REPO) if name not in text]
     assert missing == [], f"chapters missing from the scorecard: {missing}"
     page.close()
+
+
+def test_every_page_renders_clean(browser, html):
+    """Every page of the book, chapters and generated pages alike: no traceback, no raw NaN in a table,
+    every image loaded, no JavaScript error."""
+    pages = sorted((html / "book").rglob("*.html"))
+    assert len(pages) >= len(runner.chapters(REPO)) + 3
+    for path in pages:
+        page, errors = _open(browser, path)
+        where = path.relative_to(html)
+        text = page.locator("main").inner_text()
+        assert "Traceback (most recent call last)" not in text, f"{where}: a traceback"
+        cells = page.evaluate("[...document.querySelectorAll('main td')].map(td => td.innerText.trim())")
+        assert not {"nan", "NaN", "None", "<NA>"} & set(cells), f"{where}: a raw NaN/None in a table"
+        broken = page.evaluate(
+            "[...document.querySelectorAll('main img')].filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => i.getAttribute('src'))"
+        )
+        assert broken == [], f"{where}: images that did not load: {broken}"
+        assert errors == [], f"{where}: JavaScript errors {errors}"
+        page.close()
