@@ -1,13 +1,15 @@
 """The `optdyn` command: list, run and build the book's chapters.
 
-A chapter is ``book/<id>.ipynb`` (or ``book/<id>/<id>.ipynb``). Its first code cell, tagged
-``parameters``, declares each parameter as ``name = literal`` with an optional ``# one of: a, b`` or
-``# in [lo, hi)`` comment. The runner checks every requested value against those declarations before
-any kernel starts, executes the chapter with papermill into ``<out>/<id>.ipynb`` (through a temporary
-file and an atomic rename), extracts the claims the chapter displays into ``<out>/<id>.claims.json``,
-and records the run in ``<out>/report.json``. Runs are cached under a content hash that covers the
-notebook, the parameters, the whole helper package, the requirements and the Python/torch versions.
-A failed run never replaces the last good executed copy.
+A chapter is ``book/<id>.ipynb`` (or ``book/<id>/<id>.ipynb``). Its code cell tagged ``parameters`` (the
+second code cell; the first installs ``optdyn`` on Colab or Binder) declares each parameter as ``name =
+literal`` with an optional ``# one of: a, b`` or ``# in [lo, hi)`` comment. The runner checks every
+requested value against those declarations before any kernel starts, executes the chapter with papermill
+into ``<out>/<id>.ipynb`` (through a temporary file and an atomic rename), extracts the claims the
+chapter displays into ``<out>/<id>.claims.json``, and records the run in ``<out>/report.json``. Runs are
+cached under a content hash that covers the notebook, the parameters, the whole helper package, the
+requirements and the Python/torch versions. A failed run never replaces the last good executed copy. The
+executed copy gets a "Reproduce" box under its title: the command, this run's wall time and machine, and
+the source notebook to download. ``optdyn student`` writes the course editions (:mod:`optdyn.editions`).
 """
 
 from __future__ import annotations
