@@ -5,6 +5,14 @@ in high dimensions. Every public name is re-exported here: ``optdyn.theory.risk_
 ``optdyn.theory.signsgd.risk_ode``.
 """
 
+from .sam import (
+    QuadraticRegressionModel,
+    quadratic_regression_model,
+    sam_threshold,
+    simulate_sam,
+    usam_multiplier,
+    usam_threshold,
+)
 from .signsgd import (
     NOISES,
     check_covariance,
@@ -19,6 +27,12 @@ from .signsgd import (
 from .stability import METHODS, adam_threshold, stability_threshold
 
 __all__ = [
+    "QuadraticRegressionModel",
+    "quadratic_regression_model",
+    "sam_threshold",
+    "simulate_sam",
+    "usam_multiplier",
+    "usam_threshold",
     "METHODS",
     "NOISES",
     "adam_threshold",
