@@ -25,6 +25,7 @@ from .signsgd import (
     signsgd_phi,
 )
 from .stability import METHODS, adam_threshold, stability_threshold
+from .tuners import model_regimes, model_summary, tuner_model
 
 __all__ = [
     "QuadraticRegressionModel",
@@ -46,3 +47,4 @@ __all__ = [
     "signsgd_phi",
     "stability_threshold",
 ]
+__all__ += ["model_regimes", "model_summary", "tuner_model"]

@@ -1,0 +1,78 @@
+"""The simplified model of the joint learning-rate/sharpness dynamics (Roulet et al. 2024, Sec. 2.3).
+
+Three variables, after the self-stabilization picture of Damian et al. (2023) and Agarwala et al.: p_t, the
+iterate's component along the top Hessian eigenvector; λ_t, the sharpness; η_t, the learning rate; and
+y_t = η_t λ_t − 2, the normalized centred sharpness.
+
+    p_{t+1} = −(1 + y_t) p_t                      (GD along the top direction)
+    λ_{t+1} = λ_t + η_t (a − b p_t²)              (progressive sharpening a, cubic self-stabilization b)
+    η_{t+1} = η (constant)   or   σ / λ_t          (a tuner that reads the current sharpness)
+
+The paper's exact equations were not available to us; this closure is ours. In particular the tuner sets
+η_{t+1} from λ_t, the curvature measured at the step, before the step has changed it: that one-step lag is
+what lets σ = 2 self-stabilize (y_t = σ λ_{t+1}/λ_t − 2 > 0 while λ rises, so p grows and b p² stops λ).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def tuner_model(
+    rule: str,
+    steps: int = 2000,
+    *,
+    lr: float = 1.0,
+    sigma: float = 2.0,
+    a: float = 0.01,
+    b: float = 1.0,
+    sharpness0: float = 1.0,
+    p0: float = 1e-3,
+) -> pd.DataFrame:
+    """Simulate the model above; ``rule`` is ``"constant"`` (η_t = ``lr``) or ``"tuner"`` (η_{t+1} = σ/λ_t,
+    η_0 = σ/λ_0; σ = 1 is the greedy tuner, σ = 2 CDAT on the edge).
+
+    Returns one row per step: step, p, sharpness λ, lr η, y = ηλ − 2. A non-finite state ends the run
+    (the last row then holds it).
+    """
+    if rule not in ("constant", "tuner"):
+        raise ValueError(f"tuner_model: rule must be 'constant' or 'tuner', got {rule!r}")
+    if steps < 1 or not (lr > 0 and sigma > 0 and a >= 0 and b >= 0 and sharpness0 > 0):
+        raise ValueError("tuner_model: need steps >= 1, lr > 0, sigma > 0, a >= 0, b >= 0, sharpness0 > 0")
+    p, lam = p0, sharpness0
+    eta = lr if rule == "constant" else sigma / lam
+    rows = []
+    for t in range(steps + 1):
+        y = eta * lam - 2
+        rows.append((t, p, lam, eta, y))
+        if not all(math.isfinite(x) for x in (p, lam, eta)) or t == steps:
+            break
+        p, lam_prev = -(1 + y) * p, lam
+        lam = lam + eta * (a - b * p * p)
+        eta = lr if rule == "constant" else sigma / lam_prev
+        if lam <= 0:
+            lam = float("nan")
+    return pd.DataFrame(rows, columns=["step", "p", "sharpness", "lr", "y"])
+
+
+def model_regimes(steps: int = 2000, sigmas: tuple[float, ...] = (1.0, 2.0, 1.9), **kw) -> pd.DataFrame:
+    """The model's regimes: constant η = ``lr`` and the tuner at each σ, stacked, with a ``run`` column."""
+    runs = [tuner_model("constant", steps, **kw).assign(run="constant")]
+    names = {1.0: "greedy (σ=1)"}
+    for s in sigmas:
+        runs.append(tuner_model("tuner", steps, sigma=s, **kw).assign(run=names.get(s, f"CDAT σ={s:g}")))
+    return pd.concat(runs, ignore_index=True)
+
+
+def model_summary(frame: pd.DataFrame, fraction: float = 0.5) -> dict[str, float]:
+    """Median y and λ_end/λ at ``1 − fraction`` of the run, over the last ``fraction`` of a model run."""
+    start = frame["step"].max() * (1 - fraction)
+    late = frame[frame["step"] >= start]
+    return {
+        "median_y": float(np.median(late["y"])),
+        "sharpness_end": float(late["sharpness"].iloc[-1]),
+        "late_growth": float(late["sharpness"].iloc[-1] / late["sharpness"].iloc[0]),
+    }
