@@ -54,3 +54,94 @@ def small_cnn(
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# --- sqrt_free_adaptive chapter: a strided CNN and a tiny vision transformer for 8×8 digits -------------
+
+
+def strided_cnn(
+    width: int = 8, classes: int = 10, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> nn.Sequential:
+    """conv(1→w, 3×3, pad 1)–ReLU–conv(w→2w, 3×3, stride 2, pad 1)–ReLU–flatten–linear(2w·16 → classes).
+
+    Input (N, 1, 8, 8). No global pooling (it trains far slower on digits). ``width=8``: 3,818 parameters.
+    """
+    if width < 1:
+        raise ValueError(f"strided_cnn: width must be positive, got {width}")
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(1, width, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(2 * width * 16, classes),
+    )
+    return model.to(dtype)
+
+
+class _ViTBlock(nn.Module):
+    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)) (GELU)."""
+
+    def __init__(self, width: int, heads: int, hidden: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, hidden)
+        self.fc2 = nn.Linear(hidden, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, w = x.shape
+        q, k, v = self.qkv(self.norm1(x)).reshape(n, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-2, -1) / (w // self.heads) ** 0.5, dim=-1)
+        x = x + self.proj((att @ v).transpose(1, 2).reshape(n, t, w))
+        return x + self.fc2(nn.functional.gelu(self.fc1(self.norm2(x))))
+
+
+class TinyViT(nn.Module):
+    """Vision transformer for (N, 1, side, side) images: p×p patches, class token, learned positions.
+
+    Parameters are plain matrices and vectors (class token (w,), positions (tokens+1, w)), so every
+    tensor is at most 2-D after reshaping a conv kernel; a Kronecker-factored optimizer sees natural shapes.
+    """
+
+    def __init__(self, side: int, patch: int, width: int, depth: int, heads: int, hidden: int, classes: int):
+        super().__init__()
+        if side % patch or width % heads:
+            raise ValueError(f"TinyViT: patch {patch} must divide side {side}, heads {heads} width {width}")
+        self.patch = patch
+        tokens = (side // patch) ** 2
+        self.embed = nn.Linear(patch * patch, width)
+        self.cls = nn.Parameter(torch.zeros(width))
+        self.pos = nn.Parameter(0.02 * torch.randn(tokens + 1, width))
+        self.blocks = nn.ModuleList(_ViTBlock(width, heads, hidden) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patch
+        patches = nn.functional.unfold(x, p, stride=p).transpose(1, 2)  # (N, tokens, p*p)
+        z = self.embed(patches)
+        z = torch.cat([self.cls.expand(len(z), 1, -1), z], dim=1) + self.pos
+        for block in self.blocks:
+            z = block(z)
+        return self.head(self.norm(z[:, 0]))
+
+
+def tiny_vit(
+    patch: int = 4,
+    width: int = 16,
+    depth: int = 2,
+    heads: int = 2,
+    hidden: int = 32,
+    classes: int = 10,
+    side: int = 8,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> TinyViT:
+    """A tiny ViT for 8×8 digits: 4×4 patches → 4 tokens + class token. Defaults: 5,018 parameters."""
+    torch.manual_seed(seed)
+    return TinyViT(side, patch, width, depth, heads, hidden, classes).to(dtype)
