@@ -69,7 +69,7 @@ FULL_GRIDS = {
 }
 
 PROFILES: dict[str, dict] = {
-    "quick": dict(epochs=6, seeds=1, grids=LR_GRIDS, cnn=dict(width=8), vit=dict(width=16, depth=2)),
+    "quick": dict(epochs=4, seeds=1, grids=LR_GRIDS, cnn=dict(width=8), vit=dict(width=16, depth=2)),
     "default": dict(epochs=20, seeds=4, grids=LR_GRIDS, cnn=dict(width=8), vit=dict(width=16, depth=2)),
     "full": dict(epochs=60, seeds=5, grids=FULL_GRIDS, cnn=dict(width=32), vit=dict(width=64, depth=4)),
 }
@@ -206,8 +206,8 @@ def train_run(
 
 
 def _check_seed(seed: int) -> None:
-    if not 0 <= seed < 1000:
-        raise ValueError(f"seed must lie in [0, 1000), got {seed}")
+    if not 0 <= seed <= 990:
+        raise ValueError(f"seed must lie in [0, 990] (seeds seed … seed+4 are used), got {seed}")
 
 
 @dataclass
