@@ -24,7 +24,9 @@ class SAM(Optimizer):
     ``step(closure)`` reads g = ∇L(θ) from ``p.grad`` when the caller has just evaluated the closure
     (as `optdyn.train.train` does before every step; otherwise it evaluates the closure itself), moves
     to the ascent point θ + ε with ε = ρ g (``normalized=False``) or ε = ρ g/‖g‖ (``normalized=True``),
-    evaluates the closure there, restores θ and applies θ ← θ − η ∇L(θ + ε). The norms ‖g_t‖ of the
+    evaluates the closure there, restores θ and applies θ ← θ − η ∇L(θ + ε). It then clears the gradients
+    (they belong to the ascent point, not to the new θ), so a later step without a fresh evaluation
+    evaluates the closure itself. The norms ‖g_t‖ of the
     steps taken are kept in ``grad_norms`` (one per step, in order), since the edge of normalized SAM
     depends on them. ``rho = 0`` is GD.
     """
@@ -70,6 +72,7 @@ class SAM(Optimizer):
                 p.sub_(next(params))
                 if p.grad is not None:
                     p.add_(p.grad, alpha=-group["lr"])
+                    p.grad = None
         return loss
 
 
