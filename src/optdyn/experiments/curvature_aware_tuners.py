@@ -35,8 +35,8 @@ PROFILES: dict[str, dict] = {
         second_steps=0, batch_sizes=(32, 256), batch_sigmas=(1.0, 2.0), batch_steps=150, batch_n=256,
     ),
     "default": dict(
-        n=512, steps=1000, every=25, lrs=(0.5, 1.0), sigmas=(0.5, 1.0, 1.5, 2.0, 2.5), sensitivity=True,
-        second="deep_mlp", second_steps=800, batch_sizes=(16, 64, 256), batch_sigmas=(0.5, 1.0, 2.0),
+        n=256, steps=1000, every=25, lrs=(0.5, 1.0), sigmas=(0.5, 1.0, 1.5, 2.0, 2.5), sensitivity=True,
+        second="deep_mlp", second_steps=600, batch_sizes=(16, 64, 256), batch_sigmas=(0.5, 1.0, 2.0),
         batch_steps=300, batch_n=256,
     ),
     "full": dict(
@@ -154,7 +154,7 @@ def _label(name: str, kw: dict) -> str:
     if name == "cdat" and kw.get("sigma") == 1.0 and not kw.get("beta"):
         return "greedy (σ=1)"
     base = RUNS_LABEL.get(name, name).format(**kw) if name in RUNS_LABEL else name
-    extra = {k: v for k, v in kw.items() if k not in ("lr", "sigma", "measure_curvature")}
+    extra = {k: v for k, v in kw.items() if k not in ("lr", "sigma") and not (k == "beta" and v == 0)}
     return base + ("" if not extra else " (" + ", ".join(f"{k}={v:g}" for k, v in extra.items()) + ")")
 
 
@@ -182,7 +182,10 @@ def _one(
         frame["n_evals"] = tuner.n_evals
     if isinstance(tuner, CDAT):
         frame["capped"] = tuner.capped
-    frame["eta_lambda"] = frame["lr"] * frame.get("sharpness", np.nan)
+    # η_t alternates with period 2 under the tuners: a probe every k steps would see one phase only, so
+    # η·λ uses the mean η over the 10 steps around the probe (both phases equally).
+    frame["lr_local"] = frame["lr"].rolling(10, center=True, min_periods=1).mean()
+    frame["eta_lambda"] = frame["lr_local"] * frame.get("sharpness", np.nan)
     frame["eta_dir"] = frame["lr"] * frame["dir_curvature"]
     return frame
 
@@ -265,16 +268,20 @@ def _late_median(run: pd.DataFrame, column: str, fraction: float = 0.5) -> float
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: final loss, loss at 2% of the run, λ at start and end, η at steps 10, 100, 25% and
-    the end, medians of ηλ_max and of η·uᵀHu/uᵀu over the second half, and the stop reason if any."""
+    """One row per full-batch run: final loss (median over the last 5% of steps, as tuned runs oscillate),
+    loss at the last probe and at 2% of the run, λ at start and end, η at steps 10, 100, 25% and the end,
+    medians of ηλ_max (η averaged over the 10 steps around each probe) and of η·uᵀHu/uᵀu over the second
+    half, and the stop reason if any."""
     rows = []
     for run_name, run in frame.groupby("run", sort=False):
         steps = run["step"].max()
         probes = run.dropna(subset=["loss"])
+        late = run[run["step"] >= 0.95 * steps]["batch_loss"].dropna()
         rows.append(
             {
                 "run": run_name,
-                "final_loss": float(probes["loss"].iloc[-1]),
+                "final_loss": float(late.median()) if len(late) else float(probes["loss"].iloc[-1]),
+                "last_loss": float(probes["loss"].iloc[-1]),
                 "loss_2pct": _at(run, "batch_loss", 0.02 * steps),
                 "sharpness_start": _at(run, "sharpness", 0),
                 "sharpness_end": _at(run, "sharpness", steps),
