@@ -48,3 +48,32 @@ def gaussian_teacher(
     labels = (X @ rng.standard_normal((d, classes))).argmax(axis=1)
     Y = np.eye(classes)[labels]
     return Dataset(torch.tensor(X, dtype=dtype), torch.tensor(Y, dtype=dtype), torch.tensor(labels))
+
+
+# --- adam_local_geometry chapter: synthetic token sequences for a tiny language model ---------------------
+
+
+def markov_tokens(
+    n: int, context: int = 16, vocab: int = 32, branching: int = 4, zipf: float = 1.2, seed: int = 0
+) -> Dataset:
+    """Sequences of ``context`` + 1 tokens from a random sparse Markov chain (synthetic "text").
+
+    Each token has ``branching`` successors with Zipf-like probabilities ∝ rank^(−zipf); the successors
+    are drawn with a Zipfian preference for low token ids, so token frequencies are heavy-tailed as in
+    text. X holds tokens 0..context−1 (long), Y the next tokens 1..context; ``labels`` repeats Y.
+    """
+    if min(n, context, vocab, branching) < 1 or branching > vocab:
+        raise ValueError("markov_tokens: need positive n, context, vocab and 1 <= branching <= vocab")
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, vocab + 1) ** zipf
+    popularity /= popularity.sum()
+    successors = np.stack([rng.choice(vocab, branching, replace=False, p=popularity) for _ in range(vocab)])
+    weights = 1.0 / np.arange(1, branching + 1) ** zipf
+    weights /= weights.sum()
+    seqs = np.empty((n, context + 1), dtype=np.int64)
+    seqs[:, 0] = rng.choice(vocab, n, p=popularity)
+    for t in range(context):
+        pick = rng.choice(branching, n, p=weights)
+        seqs[:, t + 1] = successors[seqs[:, t], pick]
+    X, Y = torch.as_tensor(seqs[:, :-1]), torch.as_tensor(seqs[:, 1:])
+    return Dataset(X, Y, Y)

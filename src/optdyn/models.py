@@ -145,3 +145,69 @@ def tiny_vit(
     """A tiny ViT for 8×8 digits: 4×4 patches → 4 tokens + class token. Defaults: 5,018 parameters."""
     torch.manual_seed(seed)
     return TinyViT(side, patch, width, depth, heads, hidden, classes).to(dtype)
+
+
+# --- adam_local_geometry chapter: a tiny causal transformer language model -------------------------------
+
+
+class _CausalBlock(nn.Module):
+    """Pre-norm causal block: x + Attn(LN(x)) with a causal mask, then x + MLP(LN(x)) (GELU)."""
+
+    def __init__(self, width: int, heads: int, hidden: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, hidden)
+        self.fc2 = nn.Linear(hidden, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, w = x.shape
+        q, k, v = self.qkv(self.norm1(x)).reshape(n, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-2, -1) / (w // self.heads) ** 0.5
+        mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+        att = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
+        x = x + self.proj((att @ v).transpose(1, 2).reshape(n, t, w))
+        return x + self.fc2(nn.functional.gelu(self.fc1(self.norm2(x))))
+
+
+class TinyLM(nn.Module):
+    """GPT-style language model: token + learned position embeddings, causal blocks, LayerNorm, linear head.
+
+    Input (N, T) token ids; output (N, T, vocab) logits for the next token.
+    """
+
+    def __init__(self, vocab: int, context: int, width: int, depth: int, heads: int, hidden: int) -> None:
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"TinyLM: heads {heads} must divide width {width}")
+        self.tokens = nn.Embedding(vocab, width)
+        self.pos = nn.Parameter(0.02 * torch.randn(context, width))
+        self.blocks = nn.ModuleList(_CausalBlock(width, heads, hidden) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.tokens(x) + self.pos[: x.shape[1]]
+        for block in self.blocks:
+            z = block(z)
+        return self.head(self.norm(z))
+
+
+def tiny_lm(
+    vocab: int = 32,
+    context: int = 16,
+    width: int = 16,
+    depth: int = 1,
+    heads: int = 2,
+    hidden: int = 32,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> TinyLM:
+    """A tiny causal transformer LM; defaults: 1 layer, width 16, 2 heads, 3,568 parameters."""
+    if min(vocab, context, width, depth, heads, hidden) < 1:
+        raise ValueError("tiny_lm: all sizes must be positive")
+    torch.manual_seed(seed)
+    return TinyLM(vocab, context, width, depth, heads, hidden).to(dtype)

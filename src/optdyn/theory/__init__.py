@@ -5,6 +5,15 @@ in high dimensions. Every public name is re-exported here: ``optdyn.theory.risk_
 ``optdyn.theory.signsgd.risk_ode``.
 """
 
+from .linear_network import (
+    LinearNetProblem,
+    balanced_r_med,
+    linear_net_hessian_diagonal,
+    linear_net_init,
+    linear_net_loss,
+    linear_net_problem,
+    unit_imbalance,
+)
 from .sam import (
     QuadraticRegressionModel,
     quadratic_regression_model,
@@ -48,3 +57,5 @@ __all__ = [
     "stability_threshold",
 ]
 __all__ += ["model_regimes", "model_summary", "tuner_model"]
+__all__ += ["LinearNetProblem", "balanced_r_med", "linear_net_hessian_diagonal", "linear_net_init"]
+__all__ += ["linear_net_loss", "linear_net_problem", "unit_imbalance"]
