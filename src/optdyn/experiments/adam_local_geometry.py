@@ -1,4 +1,5 @@
-"""Protocol of Jiang, Malik & Li (2023), "How does adaptive optimization impact local neural network geometry?".
+"""Protocol of Jiang, Malik & Li (2023), "How does adaptive optimization impact local neural network
+geometry?".
 
 Two networks trained from the same initialisation with Adam and with SGD + momentum (heavy ball, μ = 0.9),
 each at the best learning rate of a small grid (tuned on seed 0 by the final training loss): a tiny causal
@@ -137,7 +138,7 @@ def run(arch: str, opt: str, lr: float, cfg: dict, seed: int, steps: int, probe:
 
 
 def tune(arch: str, profile: str) -> pd.DataFrame:
-    """Final training loss of each (optimizer, lr) of :data:`GRIDS` on seed 0; ``best`` marks the chosen lr."""
+    """Final training loss of each (optimizer, lr) of :data:`GRIDS` on seed 0; ``best`` marks the chosen."""
     cfg = config(profile)
     rows = []
     for opt, grid in GRIDS.items():
@@ -222,7 +223,7 @@ def _interp_log(level: float, loss: np.ndarray, value: np.ndarray) -> float:
 
 
 def _linear_run(spread: float, opt: str, lr: float, cfg: dict, seed: int) -> list[dict]:
-    """Full-batch GD (heavy ball, μ = 0) or Adam on (LN-1); closed-form Hessian diagonal every lin_every steps."""
+    """Full-batch GD (heavy ball, μ = 0) or Adam on (LN-1); closed-form Hessian diagonal every lin_every."""
     problem = theory.linear_net_problem(spread=spread, seed=seed)
     W1, W2 = theory.linear_net_init(problem.X.shape[1], 32, problem.Y.shape[1], seed=seed)
     optimizer = Adam([W1, W2], lr=lr) if opt == "adam" else heavy_ball([W1, W2], lr=lr, momentum=0.0)
@@ -304,7 +305,8 @@ def claims_of(lm: pd.DataFrame, mlp: pd.DataFrame, lin: pd.DataFrame) -> ClaimSe
     )  # fmt: skip
     card.record(
         "lm-direction", "R^SGD_med > R^Adam_med for most (layer, seed, late checkpoint) of the transformer",
-        paper="Adam's R_med below SGD+M's in every reported layer", source="table (via Ahn et al. 2024, Sec. 2.3)",
+        paper="Adam's R_med below SGD+M's in every reported layer",
+        source="table (via Ahn et al. 2024, Sec. 2.3)",
         measured=float((ratios["ratio"] > 1).mean()), rule=at_least(0.6),
         detail=f"{len(ratios)} comparisons", why="the sign of the gap is not consistent at our scale",
     )  # fmt: skip
@@ -316,7 +318,8 @@ def claims_of(lm: pd.DataFrame, mlp: pd.DataFrame, lin: pd.DataFrame) -> ClaimSe
     )  # fmt: skip
     matched = matched_loss_ratio(lm)
     card.record(
-        "lm-matched-loss", "the gap persists at matched training loss (median over layers, seeds, loss levels)",
+        "lm-matched-loss",
+        "the gap persists at matched training loss (median over layers, seeds, loss levels)",
         paper="gap along the trajectory (our reading)", source="brief claim 2 (unconfirmed in the paper)",
         measured=float(matched["ratio"].median()) if len(matched) else None, rule=at_least(1.0),
         detail=_spread(matched["ratio"]) if len(matched) else "no common loss range",

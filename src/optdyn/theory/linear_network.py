@@ -83,10 +83,10 @@ def linear_net_hessian_diagonal(
 def balanced_r_med(X: torch.Tensor) -> float:
     """(LN-3): R_med of the W1 block when all hidden units have equal output norm: max/median of Σ_jj."""
     second = (X**2).mean(dim=0)
-    return float(second.max() / second.median())
+    return float(second.max() / second.quantile(0.5))  # the mean of the middle two, as numpy
 
 
 def unit_imbalance(W2: torch.Tensor) -> float:
     """max_a c_a / median_a c_a of the hidden units' output norms c_a = ‖W2[:,a]‖² (1 when balanced)."""
     c = (W2.detach() ** 2).sum(dim=0)
-    return float(c.max() / c.median())
+    return float(c.max() / c.quantile(0.5))
