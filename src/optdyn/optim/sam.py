@@ -3,7 +3,7 @@
 One step from weights θ with gradient g = ∇L(θ):
 
     USAM:  θ ← θ − η ∇L(θ + ρ g)                 (Agarwala & Dauphin 2023, the variant of their theory)
-    SAM:   θ ← θ − η ∇L(θ + ρ g / ‖g‖)           (Foret et al. 2021, Eq. 3 with p = 2)
+    SAM:   θ ← θ − η ∇L(θ + ρ g / ‖g‖)           (Foret et al. 2021, with p = 2)
 
 ‖g‖ is the Euclidean norm over all parameters of all groups.
 """
