@@ -1,7 +1,8 @@
 """Costs of the SAM chapter on its digits MLP (tanh 64-64-64-10, 256 digits, float64, one thread).
 
 1. Seconds per optimizer step: GD, USAM and normalized SAM, each stepped as `optdyn.train.train` steps it
-   (closure evaluated once before the step). SAM needs one extra gradient: expect about 2× GD.
+   (closure evaluated once before the step). SAM needs one extra gradient: at most about 2× GD (the loop
+   has fixed costs too).
 2. Hessian-vector products per sharpness probe along a USAM trajectory, warm-started from the previous
    eigenvector (as `SharpnessTracker` does) against cold starts.
 
@@ -54,7 +55,7 @@ def main() -> None:
     for name, make in (("USAM", lambda p: usam(p, 0.4, 0.1)), ("SAM", lambda p: sam(p, 0.4, 0.02))):
         s = step_seconds(make)
         ratio = s / gd_s
-        print(f"{name} step: {s * 1e3:.2f} ms, GD step {gd_s * 1e3:.2f} ms, ratio {ratio:.2f} (expect ≈ 2)")
+        print(f"{name} step: {s * 1e3:.2f} ms, GD step {gd_s * 1e3:.2f} ms, ratio {ratio:.2f} (at most ≈ 2)")
     warm, cold = products_per_probe()
     gain = cold / warm
     print(f"HVPs per sharpness probe: warm-started {warm:.0f}, cold {cold:.0f} ({gain:.1f}× fewer warm)")
