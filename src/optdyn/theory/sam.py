@@ -1,7 +1,7 @@
 """SAM's edge of stability (Agarwala & Dauphin 2023) and the simplified model it is derived in.
 
 On a quadratic L = ½ θᵀHθ, unnormalized SAM (USAM) θ ← θ − η∇L(θ + ρ∇L(θ)) is the linear map
-θ ← (I − η(H + ρH²))θ, so an eigendirection of eigenvalue λ is stable iff |1 − ηλ(1 + ρλ)| < 1, i.e.
+θ ← (I − η(H + ρH²))θ, so an eigendirection of eigenvalue λ is stable iff −1 < 1 − ηλ(1 + ρλ) < 1, i.e.
 
     η λ (1 + ρ λ) < 2        ⇔        λ < λ*(η, ρ) = (√(1 + 8ρ/η) − 1) / (2ρ)      (λ* = 2/η at ρ = 0).
 
