@@ -1,6 +1,6 @@
 """The sqrt_free_adaptive chapter at the quick profile: the claims that must hold there; a clean notebook.
 
-Accuracy claims are not asserted: at 4 epochs and one seed they measure noise. The algebra (sign descent,
+Accuracy claims are not asserted: at 3 epochs and one seed they measure noise. The algebra (sign descent,
 loss scale), the memory counts and the bf16 eigendecomposition check must hold at any scale.
 """
 

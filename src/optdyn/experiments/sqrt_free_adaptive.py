@@ -71,7 +71,7 @@ FULL_GRIDS = {
 }
 
 PROFILES: dict[str, dict] = {
-    "quick": dict(epochs=4, seeds=1, grids=LR_GRIDS, cnn=dict(width=8), vit=dict(width=16, depth=2)),
+    "quick": dict(epochs=3, seeds=1, grids=LR_GRIDS, cnn=dict(width=8), vit=dict(width=16, depth=2)),
     "default": dict(epochs=15, seeds=3, grids=LR_GRIDS, cnn=dict(width=8), vit=dict(width=16, depth=2)),
     "full": dict(epochs=60, seeds=5, grids=FULL_GRIDS, cnn=dict(width=32), vit=dict(width=64, depth=4)),
 }
