@@ -122,6 +122,7 @@ class TinyViT(nn.Module):
         self.head = nn.Linear(width, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, classes) of images (N, 1, side, side)."""
         p = self.patch
         patches = nn.functional.unfold(x, p, stride=p).transpose(1, 2)  # (N, tokens, p*p)
         z = self.embed(patches)

@@ -373,9 +373,9 @@ def _update(name: str, X, y, w0, lr, beta, eps, scale=1.0, steps=1) -> tuple[tor
 def sign_descent(seed: int, lr: float = 1e-2) -> dict[str, pd.DataFrame]:
     """Adam vs root-free at β → 0, ε → 0 on the toy problem.
 
-    ``ratios``: |Δw_j|/lr per coordinate at β = 0, ε = λ = 0 (Adam: 1 = sign descent; RF: 1/(B|g_j|)).
+    ``ratios``: ``|Δw_j|/lr`` per coordinate at β = 0, ε = λ = 0 (Adam: 1 = sign descent; RF: ``1/(B|g_j|)``).
     ``scale``: ‖Δw‖ under the loss c·l for c ∈ {0.1, 1, 10} (Adam invariant, RF ∝ 1/c).
-    ``limit``: max_j |−Δw_j/lr − sign(g_j)| after 20 steps as β and ε shrink (0 for sign descent).
+    ``limit``: ``max_j |−Δw_j/lr − sign(g_j)|`` after 20 steps as β and ε shrink (0 for sign descent).
     """
     _check_seed(seed)
     X, y = toy_problem(seed)
