@@ -52,17 +52,16 @@ def test_source_notebook_is_clean():
 
 
 @pytest.mark.slow
-def test_sqrt_free_adaptive_quick(tmp_path):
-    status = runner.main(
-        ["--root", str(REPO), "run", CHAPTER, "--force", "--out", str(tmp_path), "--profile", "quick"]
-    )
+def test_sqrt_free_adaptive_quick(quick_book):
+    root, status = quick_book
+    out = root / "book" / "_executed"
     assert status == 0
-    claims = {c["id"]: c for c in json.loads((tmp_path / f"{CHAPTER}.claims.json").read_text())["claims"]}
+    claims = {c["id"]: c for c in json.loads((out / f"{CHAPTER}.claims.json").read_text())["claims"]}
     assert sorted(claims) == sorted(ALL)
     assert [k for k in MUST_HOLD if claims[k]["verdict"] != "replicated"] == []
     for c in claims.values():
         assert c["paper"] and c["rule"] and c["source"]
-    nb = nbformat.read(tmp_path / f"{CHAPTER}.ipynb", as_version=4)
+    nb = nbformat.read(out / f"{CHAPTER}.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6
     assert not any(o.get("output_type") == "error" for o in outputs)
