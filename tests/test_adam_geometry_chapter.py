@@ -7,7 +7,7 @@ import pytest
 
 from optdyn import runner
 
-MUST_HOLD = ["lm-adam-faster", "lin-adam-balanced"]
+MUST_HOLD = ["lm-adam-faster", "mlp-contrast"]
 
 
 @pytest.mark.slow
