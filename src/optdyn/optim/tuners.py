@@ -200,7 +200,7 @@ class ConstantStep(Tuner):
 class CDAT(Tuner):
     """Curvature Dynamics Aware Tuning (Roulet et al. 2024, Sec. 3): η_t = min(σ n̄_t / d̄_t, η_cap),
 
-    n_t = max(−gᵀu, 0),  d_t = |uᵀHu| + ε,  n̄_t = β n̄_{t−1} + (1−β) n_t,  d̄_t = β d̄_{t−1} + (1−β) d_t,
+    n_t = max(−gᵀu, 0),  d_t = abs(uᵀHu) + ε,  n̄_t = β n̄_{t−1} + (1−β) n_t,  d̄_t = β d̄_{t−1} + (1−β) d_t,
 
     both averages started at 0 (their bias cancels in the ratio). σ = 1, β = 0 is the quadratically greedy
     step −gᵀu/uᵀHu, the minimiser of q(η) = f + η gᵀu + ½η² uᵀHu; σ = 2 puts the step "on the edge",
