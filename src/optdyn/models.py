@@ -191,6 +191,7 @@ class TinyLM(nn.Module):
         self.head = nn.Linear(width, vocab)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Next-token logits, shape (batch, context, vocabulary), for token ids ``x`` (batch, context)."""
         z = self.tokens(x) + self.pos[: x.shape[1]]
         for block in self.blocks:
             z = block(z)
