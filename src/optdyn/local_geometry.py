@@ -3,7 +3,7 @@
 For one parameter block (a weight tensor flattened to d coordinates) at iterate θ_t, let
 h_i = [∇²L(θ_t)]_ii be the diagonal of the Hessian block of that tensor. The paper's statistic is
 
-    R_med(θ_t) = max_i |h_i| / median_i |h_i|,
+    R_med(θ_t) = max_i abs(h_i) / median_i abs(h_i),
 
 a "robust condition number" λ_max/λ_median read off the diagonal (median instead of min because the
 Hessian is degenerate), reported per layer (Jiang et al. 2023, Sec. 3; its computation as the diagonal
@@ -27,7 +27,7 @@ LossFn = Callable[[], torch.Tensor]
 
 
 def r_med(diagonal: np.ndarray | torch.Tensor, absolute: bool = True, drop_zeros: bool = True) -> float:
-    """R_med = max_i |h_i| / median_i |h_i| of a Hessian diagonal h (Jiang et al. 2023, Sec. 3).
+    """R_med = max_i abs(h_i) / median_i abs(h_i) of a Hessian diagonal h (Jiang et al. 2023, Sec. 3).
 
     ``absolute=False`` uses the signed entries (max h / median h; meaningless when the median is ≤ 0,
     then NaN). ``drop_zeros`` removes exact zeros (dead units, unused embedding rows) before the median.
