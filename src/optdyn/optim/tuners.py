@@ -48,7 +48,7 @@ def batch_closure(model: nn.Module, optimizer: Optimizer, loss_fn, X: torch.Tens
 
 
 class Tuner(Optimizer):
-    """A base direction u_t and a rule for η_t; subclasses implement :meth:`propose`.
+    """A base direction u_t and a rule for η_t; subclasses implement ``propose``.
 
     ``direction`` is ``"gd"`` (u = −g) or ``"adam"`` (u = −m̂_t/(√v̂_t + ε), Kingma & Ba 2015, unit learning
     rate: the moments are updated once per step, never by the tuner's extra evaluations).
@@ -152,6 +152,8 @@ class Tuner(Optimizer):
 
     # the step -----------------------------------------------------------------------------------
     def propose(self, closure, loss: float, g: torch.Tensor, u: torch.Tensor, uhu: float | None) -> float:
+        """The learning rate η_t for loss f(w_t), flat gradient g, direction u and uᵀHu (None if not
+        measured). It may move the weights (a line search does); ``step`` puts back w_t before stepping."""
         raise NotImplementedError
 
     @torch.no_grad()
