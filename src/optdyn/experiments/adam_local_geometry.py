@@ -139,7 +139,7 @@ def run(arch: str, opt: str, lr: float, cfg: dict, seed: int, steps: int, probe:
 
 
 def tune(arch: str, profile: str) -> pd.DataFrame:
-    """Final training loss of each (optimizer, lr) of :data:`GRIDS` on seed 0; ``best`` marks the chosen."""
+    """Final training loss of each (optimizer, lr) of ``GRIDS`` on seed 0; ``best`` marks the chosen."""
     cfg = config(profile)
     rows = []
     for opt, grid in GRIDS.items():
