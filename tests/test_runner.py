@@ -245,7 +245,7 @@ def test_pages_list_chapters_claims_and_status(project):
     report.write_pages(project, out_of(project))
     scorecard = (out_of(project) / "scorecard.md").read_text()
     assert "| {doc}`tiny` | 1 | 0 | 0 | 1 |" in scorecard and "| `later` | not run |" in scorecard
-    assert "## {doc}`tiny`" in scorecard and "<tr><td>tiny-value</td>" in scorecard
+    assert "## tiny\n\nChapter page: {doc}`tiny`." in scorecard and "<tr><td>tiny-value</td>" in scorecard
     status = (out_of(project) / "status.md").read_text()
     key = runner.read_report(out_of(project))["tiny"]["cache_key"][:12]
     assert "| {doc}`tiny` | ok | quick | 0 |" in status and f"| {key} |" in status

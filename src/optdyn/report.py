@@ -8,6 +8,7 @@ text of a claim can turn into markup that warns under ``-W -n``.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 from .claims import VERDICTS, Claim, ClaimSet, load
@@ -92,7 +93,7 @@ def scorecard_markdown(sets: dict[str, ClaimSet | None], out: Path, report: dict
         "",
     ]
     for name, claim_set in sets.items():
-        lines += [f"## {_link(name, out)}", ""]
+        lines += [f"## {_md(_title(name, out))}", "", f"Chapter page: {_link(name, out)}.", ""]
         lines += _chapter_section(name, claim_set, report.get(name, {}))
     return "\n".join(lines)
 
@@ -136,11 +137,37 @@ def status_markdown(report: dict, names: list[str], out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def toc_order(root: Path, names: list[str]) -> list[str]:
+    """``names`` in the order the book's ``_toc.yml`` lists their executed pages; others after, sorted."""
+    import yaml
+
+    try:
+        toc = yaml.safe_load((root / "_toc.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return sorted(names)
+    files = [c.get("file", "") for part in toc.get("parts", []) for c in part.get("chapters", [])]
+    listed = [Path(f).name for f in files if Path(f).name in names]
+    return listed + sorted(set(names) - set(listed))
+
+
+def _title(name: str, out: Path) -> str:
+    """The chapter's title: the first heading of its executed copy (the id if there is none)."""
+    try:
+        nb = json.loads((out / f"{name}.ipynb").read_text())
+        for cell in nb["cells"]:
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if cell["cell_type"] == "markdown" and text.startswith("# "):
+                return text.splitlines()[0][2:].strip()
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return name
+
+
 def write_pages(root: Path, out: Path) -> None:
     """Write ``scorecard.md`` and ``status.md`` into ``out`` for every chapter of the book."""
     from .runner import _write_atomic, chapters, read_report
 
-    names = list(chapters(root))
+    names = toc_order(root, list(chapters(root)))
     report = read_report(out)
     out.mkdir(parents=True, exist_ok=True)
     pages = {
