@@ -1,6 +1,8 @@
+import json
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
@@ -33,3 +35,24 @@ def quick_book(tmp_path_factory) -> tuple[Path, int]:
         shutil.copy(notebook, root / "book" / notebook.name)
     status = runner.main(["--root", str(root), "build", "--profile", "quick", "--jobs", "2"])
     return root, status
+
+
+@pytest.fixture(scope="session")
+def built_chapter(quick_book):
+    """``built_chapter(name)`` → (claims by id, number of figures) of a chapter in the quick build, after
+    the checks every chapter must pass: the build succeeded, every claim names the paper's value, its
+    source and its rule, and no cell raised."""
+
+    def load(name: str) -> tuple[dict, int]:
+        root, status = quick_book
+        assert status == 0, "the quick build failed"
+        out = root / "book" / "_executed"
+        claims = {c["id"]: c for c in json.loads((out / f"{name}.claims.json").read_text())["claims"]}
+        unsourced = [k for k, c in claims.items() if not (c["paper"] and c["rule"] and c["source"])]
+        assert claims and unsourced == [], f"{name}: claims without paper value, rule or source"
+        nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert not any(o.get("output_type") == "error" for o in outputs), f"{name}: a cell raised"
+        return claims, sum("image/png" in o.get("data", {}) for o in outputs)
+
+    return load

@@ -26,14 +26,6 @@ def test_source_notebooks_are_clean(name):
     assert "parameters" in code[1].metadata.get("tags", []), "second code cell must be the parameters cell"
 
 
-def built_chapter(quick_book, name):
-    """Status of the quick build, the chapter's claims by id, and its executed notebook."""
-    root, status = quick_book
-    out = root / "book" / "_executed"
-    claims = json.loads((out / f"{name}.claims.json").read_text())
-    return status, {c["id"]: c for c in claims["claims"]}, nbformat.read(out / f"{name}.ipynb", as_version=4)
-
-
 def run_chapter(tmp_path, name, *params):
     out = tmp_path / "out"
     status = runner.main(["--root", str(REPO), "run", name, "--force", "--out", str(out), *params])
@@ -42,19 +34,15 @@ def run_chapter(tmp_path, name, *params):
 
 
 @pytest.mark.slow
-def test_adaptive_edge_of_stability_quick(quick_book):
-    status, claims, nb = built_chapter(quick_book, "adaptive_edge_of_stability")
-    assert status == 0
+def test_adaptive_edge_of_stability_quick(built_chapter):
+    claims, figures = built_chapter("adaptive_edge_of_stability")
     gd = [c for k, c in claims.items() if k.startswith("gd-eos-")]
     adam = [c for k, c in claims.items() if k.startswith("aeos-lr")]
     assert len(gd) >= 3 and len(adam) >= 2
     must_hold = [*gd, *adam, claims["gd-sharpening"], claims["aeos-inverse-eta"]]
     assert [c["id"] for c in must_hold if c["verdict"] != "replicated"] == []
-    for c in must_hold:
-        assert c["measured"] is not None and c["paper"] and c["rule"]
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
-    assert not any(o.get("output_type") == "error" for o in outputs)
+    assert all(c["measured"] is not None for c in must_hold)
+    assert figures >= 5
 
 
 @pytest.mark.slow

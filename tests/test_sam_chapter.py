@@ -1,7 +1,6 @@
 """The SAM edge-of-stability chapter at the quick profile: the claims that must hold at that scale, a clean
 notebook with its figures, and a parameter error before any compute."""
 
-import json
 from pathlib import Path
 
 import nbformat
@@ -26,18 +25,10 @@ MUST_HOLD = [
 
 
 @pytest.mark.slow
-def test_sam_chapter_quick(quick_book):
-    root, status = quick_book
-    out = root / "book" / "_executed"
-    assert status == 0
-    claims = {c["id"]: c for c in json.loads((out / f"{CHAPTER}.claims.json").read_text())["claims"]}
+def test_sam_chapter_quick(built_chapter):
+    claims, figures = built_chapter(CHAPTER)
     assert [k for k in MUST_HOLD if claims[k]["verdict"] != "replicated"] == []
-    for c in claims.values():
-        assert c["paper"] and c["rule"] and c["source"]
-    nb = nbformat.read(out / f"{CHAPTER}.ipynb", as_version=4)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6
-    assert not any(o.get("output_type") == "error" for o in outputs)
+    assert figures >= 6
 
 
 def test_sam_chapter_source_is_clean():

@@ -4,7 +4,6 @@ Accuracy claims are not asserted: at 3 epochs and one seed they measure noise. T
 loss scale), the memory counts and the bf16 eigendecomposition check must hold at any scale.
 """
 
-import json
 from pathlib import Path
 
 import nbformat
@@ -52,16 +51,8 @@ def test_source_notebook_is_clean():
 
 
 @pytest.mark.slow
-def test_sqrt_free_adaptive_quick(quick_book):
-    root, status = quick_book
-    out = root / "book" / "_executed"
-    assert status == 0
-    claims = {c["id"]: c for c in json.loads((out / f"{CHAPTER}.claims.json").read_text())["claims"]}
+def test_sqrt_free_adaptive_quick(built_chapter):
+    claims, figures = built_chapter(CHAPTER)
     assert sorted(claims) == sorted(ALL)
     assert [k for k in MUST_HOLD if claims[k]["verdict"] != "replicated"] == []
-    for c in claims.values():
-        assert c["paper"] and c["rule"] and c["source"]
-    nb = nbformat.read(out / f"{CHAPTER}.ipynb", as_version=4)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6
-    assert not any(o.get("output_type") == "error" for o in outputs)
+    assert figures >= 6

@@ -80,12 +80,14 @@ def strided_cnn(
     return model.to(dtype)
 
 
-class _ViTBlock(nn.Module):
-    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)) (GELU)."""
+class _TransformerBlock(nn.Module):
+    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)) (GELU); ``causal`` masks each
+    position's attention to itself and the positions before it (a language model's block)."""
 
-    def __init__(self, width: int, heads: int, hidden: int) -> None:
+    def __init__(self, width: int, heads: int, hidden: int, causal: bool = False) -> None:
         super().__init__()
         self.heads = heads
+        self.causal = causal
         self.norm1 = nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
@@ -96,8 +98,11 @@ class _ViTBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, t, w = x.shape
         q, k, v = self.qkv(self.norm1(x)).reshape(n, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
-        att = torch.softmax(q @ k.transpose(-2, -1) / (w // self.heads) ** 0.5, dim=-1)
-        x = x + self.proj((att @ v).transpose(1, 2).reshape(n, t, w))
+        scores = q @ k.transpose(-2, -1) / (w // self.heads) ** 0.5
+        if self.causal:
+            mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+            scores = scores.masked_fill(mask, float("-inf"))
+        x = x + self.proj((torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(n, t, w))
         return x + self.fc2(nn.functional.gelu(self.fc1(self.norm2(x))))
 
 
@@ -117,7 +122,7 @@ class TinyViT(nn.Module):
         self.embed = nn.Linear(patch * patch, width)
         self.cls = nn.Parameter(torch.zeros(width))
         self.pos = nn.Parameter(0.02 * torch.randn(tokens + 1, width))
-        self.blocks = nn.ModuleList(_ViTBlock(width, heads, hidden) for _ in range(depth))
+        self.blocks = nn.ModuleList(_TransformerBlock(width, heads, hidden) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, classes)
 
@@ -151,29 +156,6 @@ def tiny_vit(
 # --- adam_local_geometry chapter: a tiny causal transformer language model -------------------------------
 
 
-class _CausalBlock(nn.Module):
-    """Pre-norm causal block: x + Attn(LN(x)) with a causal mask, then x + MLP(LN(x)) (GELU)."""
-
-    def __init__(self, width: int, heads: int, hidden: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm1 = nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-        self.norm2 = nn.LayerNorm(width)
-        self.fc1 = nn.Linear(width, hidden)
-        self.fc2 = nn.Linear(hidden, width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t, w = x.shape
-        q, k, v = self.qkv(self.norm1(x)).reshape(n, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
-        scores = q @ k.transpose(-2, -1) / (w // self.heads) ** 0.5
-        mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
-        att = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
-        x = x + self.proj((att @ v).transpose(1, 2).reshape(n, t, w))
-        return x + self.fc2(nn.functional.gelu(self.fc1(self.norm2(x))))
-
-
 class TinyLM(nn.Module):
     """GPT-style language model: token + learned position embeddings, causal blocks, LayerNorm, linear head.
 
@@ -186,7 +168,9 @@ class TinyLM(nn.Module):
             raise ValueError(f"TinyLM: heads {heads} must divide width {width}")
         self.tokens = nn.Embedding(vocab, width)
         self.pos = nn.Parameter(0.02 * torch.randn(context, width))
-        self.blocks = nn.ModuleList(_CausalBlock(width, heads, hidden) for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            _TransformerBlock(width, heads, hidden, causal=True) for _ in range(depth)
+        )
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab)
 
