@@ -39,20 +39,28 @@ def quick_book(tmp_path_factory) -> tuple[Path, int]:
 
 @pytest.fixture(scope="session")
 def built_chapter(quick_book):
-    """``built_chapter(name)`` → (claims by id, number of figures) of a chapter in the quick build, after
-    the checks every chapter must pass: the build succeeded, every claim names the paper's value, its
-    source and its rule, and no cell raised."""
+    """``built_chapter(name)`` → (paper claims by id, checks by id, number of figures) of a chapter in
+    the quick build, after what every chapter must pass: the build succeeded, the chapter declares paper
+    claims, each with the paper's value, its source and a band, every paper claim was measured finite on
+    every seed, every check holds, and no cell raised. Paper-claim verdicts are not pinned."""
 
-    def load(name: str) -> tuple[dict, int]:
+    def load(name: str) -> tuple[dict, dict, int]:
         root, status = quick_book
         assert status == 0, "the quick build failed"
         out = root / "book" / "_executed"
-        claims = {c["id"]: c for c in json.loads((out / f"{name}.claims.json").read_text())["claims"]}
-        unsourced = [k for k, c in claims.items() if not (c["paper"] and c["rule"] and c["source"])]
-        assert claims and unsourced == [], f"{name}: claims without paper value, rule or source"
+        summary = json.loads((out / f"{name}.claims.json").read_text())
+        paper = {c["id"]: c for c in summary["claims"]}
+        checks = {c["id"]: c for c in summary["checks"]}
+        assert paper, f"{name}: no paper claims"
+        unsourced = [k for k, c in paper.items() if not (c["paper"] and c["source"] and c["band"]["text"])]
+        assert unsourced == [], f"{name}: paper claims without paper value, source or band"
+        not_finite = [k for k, c in paper.items() if any(v is None for v in c["values"])]
+        assert not_finite == [], f"{name}: paper claims without a finite value on every seed"
+        failed = {k: c["reason"] for k, c in checks.items() if c["verdict"] != "holds"}
+        assert failed == {}, f"{name}: checks failed"
         nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
         assert not any(o.get("output_type") == "error" for o in outputs), f"{name}: a cell raised"
-        return claims, sum("image/png" in o.get("data", {}) for o in outputs)
+        return paper, checks, sum("image/png" in o.get("data", {}) for o in outputs)
 
     return load

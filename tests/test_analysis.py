@@ -8,15 +8,21 @@ import pandas as pd
 from optdyn import analysis
 
 
-def test_plateau_window_starts_at_first_probe_reaching_level():
-    frame = pd.DataFrame({"step": [0, 10, 20, 30, 40, 50], "s": [1.0, 2.0, 3.6, 4.0, 4.4, 4.0]})
+def test_plateau_window_is_the_last_fraction_of_the_run():
+    frame = pd.DataFrame({"step": range(0, 110, 10), "s": [1, 2, 3.6, 4, 4.4, 4, 4, 3.6, 4.4, 4, 4.0]})
+    stats = analysis.plateau(frame, "s", threshold=4.0, fraction=0.4)
+    assert stats["onset"] == 20 and stats["n"] == 5  # steps 60..100
+    assert stats["median"] == np.median([1.0, 0.9, 1.1, 1.0, 1.0])
+
+
+def test_a_low_plateau_is_measured_low_not_dropped():
+    frame = pd.DataFrame({"step": range(0, 100, 10), "s": [1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]})
     stats = analysis.plateau(frame, "s", threshold=4.0)
-    assert stats["onset"] == 20 and stats["n"] == 4
-    assert stats["median"] == np.median([0.9, 1.0, 1.1, 1.0])
+    assert math.isnan(stats["onset"]) and stats["median"] == 0.75
 
 
-def test_plateau_never_reached_is_nan():
-    frame = pd.DataFrame({"step": [0, 10, 20], "s": [1.0, 1.5, 2.0]})
+def test_plateau_with_too_few_probes_is_nan():
+    frame = pd.DataFrame({"step": [0, 10, 20], "s": [1.0, 1.5, np.nan]})
     assert math.isnan(analysis.plateau(frame, "s", threshold=4.0)["median"])
 
 

@@ -18,26 +18,33 @@ def onset_step(steps: pd.Series, ratio: pd.Series, level: float = 0.9) -> float:
 
 
 def plateau(
-    frame: pd.DataFrame, column: str, threshold: float, level: float = 0.9, min_probes: int = 3
+    frame: pd.DataFrame,
+    column: str,
+    threshold: float,
+    fraction: float = 0.4,
+    level: float = 0.9,
+    min_probes: int = 3,
+    last_step: float | None = None,
 ) -> dict:
-    """Median and quartiles of ``column / threshold`` over the probes from the onset on.
+    """Median and quartiles of ``column / threshold`` over the last ``fraction`` of the run.
 
-    The onset is the first probe with ratio ≥ ``level`` (the brief's definition). Fewer than
-    ``min_probes`` probes after onset give NaN: the run never settled long enough to judge.
+    The window is a fixed fraction of the run, steps ≥ (1 − fraction)·``last_step`` (default: the last
+    probed step), never the step where the prediction is reached: a run that settles below the
+    prediction shows a low plateau. ``onset`` (first probe with ratio ≥ ``level``) is reported for
+    information only. Fewer than ``min_probes`` finite probes in the window give NaN.
     """
-    frame = _with(frame, column).dropna(subset=[column])
-    ratio = frame[column] / threshold
-    onset = onset_step(frame["step"], ratio, level)
-    window = ratio[frame["step"] >= onset] if np.isfinite(onset) else ratio.iloc[:0]
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    frame = _with(frame, column)
+    end = frame["step"].max() if last_step is None else last_step
+    finite = frame.dropna(subset=[column])
+    ratio = finite[column] / threshold
+    onset = onset_step(finite["step"], ratio, level)
+    window = ratio[finite["step"] >= (1 - fraction) * end].to_numpy() if len(finite) else np.array([])
     if len(window) < min_probes:
-        return {
-            "onset": onset,
-            "median": float("nan"),
-            "q25": float("nan"),
-            "q75": float("nan"),
-            "n": len(window),
-        }
-    q25, median, q75 = np.quantile(window.to_numpy(), [0.25, 0.5, 0.75])
+        nan = float("nan")
+        return {"onset": onset, "median": nan, "q25": nan, "q75": nan, "n": len(window)}
+    q25, median, q75 = np.quantile(window, [0.25, 0.5, 0.75])
     return {"onset": onset, "median": float(median), "q25": float(q25), "q75": float(q75), "n": len(window)}
 
 
