@@ -326,8 +326,8 @@ def test_band_positions_put_the_edges_at_zero_and_one():
     from optdyn.plotting import band_position
 
     assert band_position(0.95, 0.9, 1.1) == pytest.approx(0.25)
-    assert band_position(2.0, 2.0, None) == 1 and band_position(3.0, 2.0, None) == 1.5
-    assert band_position(0.5, None, 0.5) == 0 and band_position(0.25, None, 0.5) == -0.5
+    assert band_position(2.0, 2.0, None) == 0 and band_position(3.0, 2.0, None) == 0.5
+    assert band_position(0.5, None, 0.5) == 1 and band_position(0.25, None, 0.5) == 0.5
 
 
 def test_command_line(project):

@@ -80,16 +80,16 @@ _VERDICT_COLOURS = {"replicated": "#1b7837", "not replicated": "#b2182b", "incon
 def band_position(x: float, lo: float | None, hi: float | None) -> float:
     """Where ``x`` lies relative to a band, on an axis where the band's edges sit at 0 and 1.
 
-    Two-sided band [lo, hi]: (x − lo)/(hi − lo). One-sided band ``≥ lo``: 1 + (x − lo)/s, so the edge is at 1
-    and the band runs to the right; ``≤ hi``: (x − hi)/s, edge at 0, band to the left; s = |edge| (1 if the
-    edge is 0).
+    Two-sided band [lo, hi]: (x − lo)/(hi − lo). One-sided band ``≥ lo``: (x − lo)/s, so the edge is at 0
+    and the band runs to the right; ``≤ hi``: 1 + (x − hi)/s, edge at 1, band to the left; s = |edge| (1 if
+    the edge is 0).
     """
     if lo is not None and hi is not None:
         return (x - lo) / (hi - lo) if hi > lo else (0.5 if x == lo else (x - lo) / abs(lo or 1) + 0.5)
     if lo is not None:
-        return 1 + (x - lo) / (abs(lo) or 1.0)
+        return (x - lo) / (abs(lo) or 1.0)
     if hi is not None:
-        return (x - hi) / (abs(hi) or 1.0)
+        return 1 + (x - hi) / (abs(hi) or 1.0)
     return 0.5
 
 
@@ -98,13 +98,11 @@ def interval_vs_band(claims: list[dict], title: str = "") -> Figure:
     band's own scale (:func:`band_position`: edges at 0 and 1), coloured by verdict. Points beyond the
     axis are clipped to its edge with an arrow."""
     lim = (-1.5, 2.5)
-    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(claims) + 1.1))
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(claims) + 1.5))
     for row, c in enumerate(claims):
         lo, hi = c["band"]["lo"], c["band"]["hi"]
         left = 0 if lo is not None else lim[0]
         right = 1 if hi is not None else lim[1]
-        if lo is not None and hi is None:
-            left, right = 1, lim[1]
         ax.barh(row, right - left, left=left, height=0.6, color="#d9ead3", edgecolor="none")
         finite = [v for v in c["values"] if v is not None]
         colour = _VERDICT_COLOURS[c["verdict"]]
@@ -123,6 +121,6 @@ def interval_vs_band(claims: list[dict], title: str = "") -> Figure:
     if title:
         ax.set_title(title, fontsize=10)
     handles = [plt.Line2D([], [], color=c, marker="o", lw=2.5, label=v) for v, c in _VERDICT_COLOURS.items()]
-    ax.legend(handles=handles, fontsize=8, loc="lower right", framealpha=0.9)
-    fig.tight_layout()
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
