@@ -53,3 +53,20 @@ def test_diverging_learning_rates_are_recorded_not_crashed(tmp_path):
     assert status == 0
     gd = [c for k, c in claims.items() if k.startswith("gd-eos-")]
     assert gd and all(c["verdict"] == "inconclusive" and "diverged at step" in c["reason"] for c in gd)
+
+
+@pytest.mark.parametrize("name", sorted(CHAPTERS))
+def test_claims_are_declared_as_data_with_enough_seeds(name):
+    import importlib
+
+    from optdyn import claims
+
+    module = importlib.import_module(f"optdyn.experiments.{name}")
+    specs = module.CLAIMS
+    claims.validate(specs)
+    assert any(s.kind == "paper" for s in specs), "a chapter tests at least one paper claim"
+    needed = max((s.seeds for s in specs if s.kind == "paper"), default=1)
+    nb = nbformat.read(CHAPTERS[name], as_version=4)
+    seeds = nb.metadata.get("optdyn", {}).get("seeds", {})
+    assert len(seeds.get("default", [])) >= needed, f"default seeds {seeds.get('default')} < {needed} needed"
+    assert seeds.get("quick"), "the quick profile declares its seeds"
