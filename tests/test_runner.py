@@ -319,6 +319,7 @@ def test_pages_list_chapters_claims_checks_and_status(project):
     status = (out_of(project) / "status.md").read_text()
     key = runner.read_report(out_of(project))["tiny"]["cache_key"][:12]
     assert "| {doc}`tiny` | ok | quick | 0, 1 |" in status and f"| {key} |" in status
+    assert "CPU cores" in status  # the machine of the run of record
     assert "| `later` | not run |" in status
 
 

@@ -165,7 +165,8 @@ def status_markdown(report: dict, names: list[str], out: Path) -> str:
         key = str(e.get("cache_key", ""))[:12]
         seeds = ", ".join(map(str, e.get("seeds", [])))
         cells = [e.get("status", "not run"), e.get("profile", ""), seeds, walls]
-        cells += [key, e.get("date", ""), e.get("python", ""), e.get("torch", "")]
+        cells += [e.get("date", ""), e.get("commit", ""), e.get("machine", "")]
+        cells += [key, e.get("python", ""), e.get("torch", "")]
         lines.append(f"| {_link(name, out)} | " + " | ".join(_md(c) for c in cells) + " |")
         if e.get("error"):
             look = Path(str(e.get("look", ""))).name

@@ -315,6 +315,19 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version(), "torch": version("torch"), "optdyn": version("optdyn")}
 
 
+def provenance(root: Path) -> dict[str, str]:
+    """The code's commit (``git describe --always --dirty``, "unknown" outside a git checkout) and the
+    machine (architecture and core count)."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        commit = described.stdout.strip() if described.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"commit": commit or "unknown", "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
+
+
 def cache_key(source: Path, params: dict, root: Path, package_dir: Path | None = None) -> str:
     """sha256 of the source cells, the parameters, the package's files, requirements.txt and versions.
 
@@ -669,7 +682,8 @@ def _chapter_entry(tasks: list[Task], runs: dict[str, dict]) -> dict:
     chosen = [runs[str(t.seed)] for t in tasks if str(t.seed) in runs]
     first = chosen[0]
     status = "failed" if any(r.get("status") == "failed" for r in chosen) else "ok"
-    entry = {k: first.get(k) for k in ("profile", "parameters", "cache_key", "python", "torch", "optdyn")}
+    keys = ("profile", "parameters", "cache_key", "python", "torch", "optdyn", "commit", "machine")
+    entry = {k: first.get(k) for k in keys}
     entry |= {
         "status": status,
         "seeds": [t.seed for t in tasks],
@@ -733,7 +747,9 @@ def run(
     failed = False
     for name in (n for n, k in pending.items() if k == 0):
         _finish(known[name], out, tasks[name], entries[name], report_runs=False)
+    where = provenance(root)
     for task, entry in _execute_all(known, out, todo, jobs):
+        entry |= where
         print(_summary(task, entry), flush=True)
         failed |= entry["status"] == "failed"
         entries[task.chapter][task.seed] = entry
