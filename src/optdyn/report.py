@@ -176,6 +176,36 @@ def status_markdown(report: dict, names: list[str], out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _reading_minutes(path: Path, words_per_minute: int = 200) -> float | None:
+    """Reading time of a chapter's prose: words of its markdown cells over ``words_per_minute``."""
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "markdown"]
+    text = " ".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells)
+    return len(text.split()) / words_per_minute
+
+
+def run_times_markdown(report: dict, names: list[str], out: Path) -> str:
+    """A table for the course page, measured, not typed: per chapter the profile and seeds of its runs of
+    record, the wall time per seed, their total, and the reading time of its prose (200 words/min)."""
+    head = ["chapter", "profile", "seeds", "wall time per seed", "all seeds", "reading time"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|---:|---:|---:|"]
+    for name in names:
+        e = report.get(name, {})
+        runs = [e.get("runs", {}).get(str(s), {}) for s in e.get("seeds", [])]
+        walls = [r["wall_s"] for r in runs if isinstance(r.get("wall_s"), int | float)]
+        mean = f"{sum(walls) / len(walls) / 60:.1f} min" if walls else "not run"
+        total = f"{sum(walls) / 60:.1f} min" if walls else "—"
+        minutes = _reading_minutes(out / f"{name}.ipynb")
+        reading = f"{minutes:.0f} min" if minutes is not None else "—"
+        seeds = ", ".join(map(str, e.get("seeds", []))) or "—"
+        cells = [_link(name, out), f"`{e.get('profile', '—')}`", seeds, mean, total, reading]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def toc_order(root: Path, names: list[str]) -> list[str]:
     """``names`` in the order the book's ``_toc.yml`` lists their executed pages; others after, sorted."""
     import yaml
@@ -212,6 +242,7 @@ def write_pages(root: Path, out: Path) -> None:
     pages = {
         "scorecard.md": scorecard_markdown(claim_summaries(names, out), out, report),
         "status.md": status_markdown(report, names, out),
+        "run_times.md": run_times_markdown(report, names, out),
     }
     for page, text in pages.items():  # unchanged pages keep their mtime: Sphinx need not re-read them
         path = out / page

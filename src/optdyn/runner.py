@@ -636,6 +636,10 @@ def assemble(source: Path, out: Path, name: str, tasks: list[Task], entries: dic
     good = [entries[t.seed] for t in tasks if t.seed in entries and entries[t.seed].get("status") != "failed"]
     box_runs = good or [entries[tasks[0].seed]]
     cells = [c for c in page.cells if not {REPRODUCE_TAG, ACROSS_TAG} & set(c.metadata.get("tags", []))]
+    for cell in cells:  # papermill's copy of the parameters: the Reproduce box says what was injected
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
     cells.insert(1, _reproduce_cell(source, out, name, box_runs))
     summary = None
     if runs:
