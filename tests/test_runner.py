@@ -140,6 +140,7 @@ def test_run_writes_pages_seeds_claims_and_report_then_hits_the_cache(project, m
     tags = [c.metadata.get("tags", []) for c in page.cells]
     at = tags.index([runner.CLAIMS_TAG])
     assert tags[at + 1] == [runner.ACROSS_TAG] and "Verdicts across seeds" in page.cells[at + 1].source
+    assert ["injected-parameters", "remove-cell"] in tags  # shown once, in the Reproduce box
     assert f"threads {os.environ.get('OMP_NUM_THREADS')}" in str(page.cells)  # jobs 1: left alone
     source = nbformat.read(project / "book" / "tiny.ipynb", as_version=4)
     assert not any(c.get("outputs") for c in source.cells)
