@@ -164,6 +164,11 @@ def test_normalized_sgd_steps_have_the_set_length_and_plain_groups_are_sgd():
     opt.step()
     assert float((first.weight.detach() - w0).norm()) == pytest.approx(0.1 * float(w0.norm()))
     torch.testing.assert_close(last.weight.detach(), v0 - 0.5 * g_last)
+    limited = optim.speed_limited(model, first, speed=0.1, lr=0.5, others=0.02)
+    w1, v1 = first.weight.detach().clone(), last.weight.detach().clone()
+    limited.step()  # the same gradients: every weight matrix moves its own fraction of its norm
+    assert float((first.weight.detach() - w1).norm()) == pytest.approx(0.1 * float(w1.norm()))
+    assert float((last.weight.detach() - v1).norm()) == pytest.approx(0.02 * float(v1.norm()))
     decaying = optim.NormalizedSGD(
         [torch.zeros(2, requires_grad=True)], lr=1.0, normalized=True, decay_steps=2
     )

@@ -8,7 +8,8 @@ exact rule is not public). Our version: parameters in a group with ``normalized=
 
 (a step of length ``lr`` in Frobenius norm, whatever the gradient's size), every other group takes the plain
 SGD step ``W ← W − lr · ∇_W L``. :func:`speed_limited` puts one weight matrix of a model in a normalized group
-with step length ``speed · ‖W(0)‖_F`` and leaves the rest to SGD at ``lr``.
+with step length ``speed · ‖W(0)‖_F`` and either leaves the rest to SGD or limits their speed to a smaller
+normalized step.
 """
 
 from __future__ import annotations
@@ -54,16 +55,28 @@ class NormalizedSGD(Optimizer):
 
 
 def speed_limited(
-    model: nn.Module, target: nn.Linear, speed: float, lr: float, decay_steps: int | None = None
+    model: nn.Module,
+    target: nn.Linear,
+    speed: float,
+    lr: float,
+    decay_steps: int | None = None,
+    others: float | None = None,
 ) -> NormalizedSGD:
-    """``target.weight`` moves ``speed · ‖W(0)‖_F`` per step along the normalized gradient; every other
-    parameter of ``model`` takes plain SGD steps at ``lr``."""
-    if not speed > 0:
-        raise ValueError(f"speed_limited: speed must be positive, got {speed}")
+    """``target.weight`` moves ``speed · ‖W(0)‖_F`` per step along the normalized gradient. Every other
+    parameter p of ``model`` takes plain SGD steps at ``lr`` (``others=None``) or normalized steps of length
+    ``others · ‖p(0)‖_F`` (a speed limit on the rest of the network). ``decay_steps``: the normalized step
+    lengths fall linearly to 0 over that many steps."""
+    if not speed > 0 or (others is not None and not others > 0):
+        raise ValueError(f"speed_limited: speeds must be positive, got {speed} and {others}")
     chosen = target.weight
-    others = [p for p in model.parameters() if p is not chosen]
-    step = speed * float(chosen.detach().norm())
-    return NormalizedSGD(
-        [dict(params=[chosen], lr=step, normalized=True, decay_steps=decay_steps), dict(params=others)],
-        lr=lr,
-    )
+    groups = [dict(params=[chosen], lr=speed * float(chosen.detach().norm()), normalized=True)]
+    for p in model.parameters():
+        if p is chosen:
+            continue
+        if others is None:
+            groups.append(dict(params=[p], lr=lr, normalized=False))
+        else:
+            groups.append(dict(params=[p], lr=others * float(p.detach().norm()), normalized=True))
+    for group in groups:
+        group["decay_steps"] = decay_steps if group["normalized"] else None
+    return NormalizedSGD(groups, lr=lr)
