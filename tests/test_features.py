@@ -254,3 +254,9 @@ def test_measuring_functions_on_hand_made_probes():
                               first_step=[0.9, 0.805, 0.95], kernel=[0.99, np.nan, 0.96]))  # fmt: skip
     assert na.kernel_gap({"early": early}).value == pytest.approx(0.09)
     assert na.first_step_gap({"early": early}).value == pytest.approx(0.005)
+
+
+def test_participation_ratio_counts_the_directions_of_a_spectrum():
+    assert na.participation_ratio(torch.eye(5, dtype=torch.float64)) == pytest.approx(5.0)
+    assert na.participation_ratio(torch.diag(torch.tensor([3.0, 0.0, 0.0]))) == pytest.approx(1.0)
+    assert na.participation_ratio(torch.diag(torch.tensor([1.0, 1.0, 0.0, 0.0]))) == pytest.approx(2.0)

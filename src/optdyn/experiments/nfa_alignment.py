@@ -15,7 +15,7 @@ of :data:`SLOW`·‖W(0)‖_F, both falling linearly to 0 over the run.
 Statistics (:mod:`optdyn.features`) at log-spaced epochs plus a few late ones: UC-NFA, C-NFA (both
 correlation conventions) and ‖ΔW‖/‖W‖ per hidden layer, with K_l on a fixed subset of the training inputs.
 One execution of the chapter is one seed: the seed draws the init, the minibatch order and the synthetic
-data. :data:`CLAIMS` declares the paper claims and the checks of our code with their bands.
+data. ``CLAIMS`` declares the paper claims and the checks of our code with their bands.
 """
 
 from __future__ import annotations
@@ -290,18 +290,19 @@ def alignment(study: Study, task: str = "digits", optimizer: str = "SGD") -> pd.
     """At the end of one run, per hidden layer: the UC-NFA with the true K_l and with K_l's spectrum on
     Haar-random eigenvectors (mean and std over ``draws``); the cosine UC-NFA; the direct AGOP's relative
     distance to Wᵀ K W; the alignment form of the cosine (SVD of W); the K-energy of the top left singular
-    vector; and the anisotropy ‖K − (tr K/k) I‖_F/‖K‖_F of K (0 for an isotropic K)."""
+    vector; and the participation ratio of K, at the end and at init (:func:`participation_ratio`)."""
     run = study.runs[(task, optimizer)]
     X = study.tasks[task].train.X[: study.cfg["k_points"]]
     Ks = [K.to(torch.float64) for K in features.ptk_covariances(run.model, X)]
+    init = make_model(study.tasks[task], study.cfg, study.seed)
+    K0s = [K.to(torch.float64) for K in features.ptk_covariances(init, X)]
     Gs = [G.to(torch.float64) for G in features.agops(run.model, X)]
     Ws = [W.to(torch.float64) for W in features.weights(run.model)]
     gen = torch.Generator().manual_seed(study.seed)
     rows = []
-    for layer, (W, K, G) in enumerate(zip(Ws, Ks, Gs, strict=True), start=1):
+    for layer, (W, K, G, K0) in enumerate(zip(Ws, Ks, Gs, K0s, strict=True), start=1):
         control = [features.nfa(W, features.random_eigenvectors(K, gen)) for _ in range(study.cfg["draws"])]
         S, energy = features.alignment_spectrum(W, K)
-        iso = torch.trace(K) / K.shape[0] * torch.eye(K.shape[0], dtype=K.dtype)
         rows.append(
             dict(
                 layer=layer,
@@ -312,10 +313,17 @@ def alignment(study: Study, task: str = "digits", optimizer: str = "SGD") -> pd.
                 identity_error=float((G - W.T @ K @ W).norm() / G.norm()),
                 alignment_form=alignment_form(W, K),
                 top_energy=float(energy[0]),
-                k_anisotropy=float((K - iso).norm() / K.norm()),
+                k_rank=participation_ratio(K),
+                k_rank_init=participation_ratio(K0),
             )
         )
     return pd.DataFrame(rows)
+
+
+def participation_ratio(K: torch.Tensor) -> float:
+    """(tr K)²/‖K‖_F² = (Σλ)²/Σλ²: the number of directions K's spectrum is spread over (k for an isotropic
+    k × k matrix, 1 for rank one)."""
+    return float(torch.trace(K) ** 2 / (K * K).sum())
 
 
 def alignment_form(W: torch.Tensor, K: torch.Tensor) -> float:
@@ -502,8 +510,8 @@ def control_drop(data: Mapping[str, Any]) -> claims.Measurement:
 
 
 def kernel_gap(data: Mapping[str, Any]) -> claims.Measurement:
-    """Layer 1: |C-NFA predicted from inputs and labels − C-NFA measured after the warm-up|, largest over
-    the tasks."""
+    """Layer 1: the absolute difference between the C-NFA predicted from inputs and labels and the C-NFA
+    measured after the warm-up, largest over the tasks."""
     e = data["early"]
     e = e[e["layer"] == 1]
     gap = (e["kernel"] - e["measured"]).abs()
@@ -512,8 +520,8 @@ def kernel_gap(data: Mapping[str, Any]) -> claims.Measurement:
 
 
 def first_step_gap(data: Mapping[str, Any]) -> claims.Measurement:
-    """|C-NFA of the first full-batch gradient at init − C-NFA measured after the warm-up|, largest over
-    tasks and layers."""
+    """The absolute difference between the C-NFA of the first full-batch gradient at init and the C-NFA
+    measured after the warm-up, largest over tasks and layers."""
     e = data["early"]
     return claims.Measurement(float((e["first_step"] - e["measured"]).abs().max()))
 
@@ -534,7 +542,8 @@ def identity_error(data: Mapping[str, Any]) -> claims.Measurement:
 
 
 def alignment_form_error(data: Mapping[str, Any]) -> claims.Measurement:
-    """Largest |alignment form − cosine ρ(WᵀW, WᵀKW)| over hidden layers."""
+    """Largest absolute difference between the alignment form and the cosine ρ(WᵀW, WᵀKW) over hidden
+    layers."""
     a = data["alignment"]
     return claims.Measurement(float((a["alignment_form"] - a["uc_cos"]).abs().max()))
 
