@@ -279,7 +279,8 @@ NOISE_RUNS = (  # (method, η, noise, scale); the last three have unit variance 
     ("signsgd", 0.5, "uniform", math.sqrt(3)),
     ("signsgd", 0.5, "rademacher", 1.0),
 )
-DENSITY_ORDER = ("laplace", "gaussian", "uniform", "rademacher")  # decreasing p_ε(0) at unit variance
+#: The unit-variance noises in order of decreasing density at 0, p_ε(0): increasing signSGD floors.
+DENSITY_ORDER = ("laplace", "gaussian", "uniform", "rademacher")
 
 
 def noise_compression(profile: str, seed: int = 0) -> pd.DataFrame:
@@ -672,6 +673,8 @@ def sgd_moment_ratio(data: Mapping[str, Any]) -> claims.Measurement:
 # ------------------------------------------------------------------------------------------ the table
 SRC = "Xiao et al. 2024"
 
+# The chapter's records: paper claims (the paper's value, source, band, seeds) and checks of our code,
+# each with the function that measures it on one seed's data.
 CLAIMS: list[claims.Spec] = [
     claims.paper_claim(
         "conc-signsgd-gap",
