@@ -245,7 +245,7 @@ def concentration(profile: str, seed: int = 0) -> pd.DataFrame:
 
 
 def concentration_gaps(frame: pd.DataFrame, t_min: float = 0.5) -> pd.DataFrame:
-    """Per run (method, d, seed): the max over t ≥ ``t_min`` of |R_sim − R_ode|/R_ode, and the time at
+    """Per run (method, d, seed): the max over t ≥ ``t_min`` of abs(R_sim − R_ode)/R_ode, and the time at
     which the run diverged (NaN if it did not)."""
     f = frame[frame["t"] >= t_min].assign(gap=lambda x: (x["risk"] - x["ode"]).abs() / x["ode"])
     return (
@@ -530,7 +530,7 @@ def _per_d(gaps: pd.DataFrame) -> str:
 
 
 def conc_gap_largest_d(data: Mapping[str, Any], method: str) -> claims.Measurement:
-    """``method``'s max relative gap |R_sim − R_ODE|/R_ODE over t ≥ 0.5 at the largest d."""
+    """``method``'s max relative gap abs(R_sim − R_ODE)/R_ODE over t ≥ 0.5 at the largest d."""
     g = _select(concentration_gaps(data["conc"]), method=method).sort_values("d")
     why = _diverged(g, method)
     return claims.Measurement(np.nan if why else float(g["gap"].iloc[-1]), detail=_per_d(g), why=why)
@@ -592,7 +592,7 @@ def ode_floor_ratio(data: Mapping[str, Any]) -> claims.Measurement:
 
 
 def floor_ode_error(data: Mapping[str, Any]) -> claims.Measurement:
-    """The largest |floor_sim − floor_ODE|/floor_ODE over signSGD's noise runs (late means)."""
+    """The largest abs(floor_sim − floor_ODE)/floor_ODE over signSGD's noise runs (late means)."""
     fl = _select(floors(data["noise"]), method="signsgd")
     rel = (fl["floor"] - fl["ode"]).abs() / fl["ode"]
     detail = ", ".join(f"{r.noise} {r.scale:.3g}: {r.floor:.3g} vs {r.ode:.3g}" for r in fl.itertuples())
