@@ -52,6 +52,7 @@ _claims = _Lazy("optdyn.claims")
 
 #: The installed ``optdyn`` package, which the chapters' kernels import; its files are in the cache key.
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: The tags of the cells the runner adds, also their cell ids (fixed, so that a cache hit rewrites no page).
 FAILURE_TAG = "optdyn-failure"
 REPRODUCE_TAG = "optdyn-reproduce"
 CLAIMS_TAG = "optdyn-claims"
@@ -705,7 +706,9 @@ def _reproduce_cell(source: Path, out: Path, name: str, runs: list[dict]) -> nbf
         "top of the page gives this executed copy, and the launch button opens it in Colab or Binder.",
         "```",
     ]
-    return nbformat.v4.new_markdown_cell("\n".join(lines), metadata={"tags": [REPRODUCE_TAG]})
+    return nbformat.v4.new_markdown_cell(
+        "\n".join(lines), metadata={"tags": [REPRODUCE_TAG]}, id=REPRODUCE_TAG
+    )
 
 
 def _literal(value: object) -> str:
@@ -754,7 +757,7 @@ def _failure_cell(entry: dict, last_success: str | None) -> nbformat.NotebookNod
         else "There is no successful run of this chapter yet; the output below is the failed execution."
     )
     text = f"```{{warning}}\nThe latest run of this chapter ({when}) failed: `{error}`. {after}\n```"
-    return nbformat.v4.new_markdown_cell(text, metadata={"tags": [FAILURE_TAG]})
+    return nbformat.v4.new_markdown_cell(text, metadata={"tags": [FAILURE_TAG]}, id=FAILURE_TAG)
 
 
 def _with_failure_cell(nb: nbformat.NotebookNode, cell: nbformat.NotebookNode) -> str:
@@ -811,7 +814,7 @@ def _across_seeds_cell(summary: dict, missing: list[int], failed: list[int]) -> 
         f"seeds gave a finite value, or when the claim's premise is not replicated.{lost}\n\n"
         + _claims.summary_tables_html(summary)
     )
-    return nbformat.v4.new_markdown_cell(text, metadata={"tags": [ACROSS_TAG]})
+    return nbformat.v4.new_markdown_cell(text, metadata={"tags": [ACROSS_TAG]}, id=ACROSS_TAG)
 
 
 def assemble(source: Path, out: Path, name: str, tasks: list[Task], entries: dict[int, dict]) -> dict | None:
