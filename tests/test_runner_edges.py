@@ -334,3 +334,11 @@ def test_bounds_are_printed_exactly_and_long_values_cut():
     cut = runner.shown("y" * 100_000)
     assert len(cut) < 120 and cut.endswith("(100002 characters)")
     assert runner.shown("short") == "'short'"
+
+
+def test_the_browser_test_finds_nan_and_inf_anywhere_in_a_cell():
+    from test_browser import raw_values
+
+    bad = ["SGD 90.45 ± nan%", "nan at η=45", "NaN", "-inf", "Infinity", "1.2 (inf)", "None", "<NA>"]
+    good = ["info", "finance", "inference", "banana", "1.5 ± 0.2", "—", "1 seed", "≥ 0.9"]
+    assert raw_values(bad + good) == bad
