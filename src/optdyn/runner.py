@@ -10,6 +10,10 @@ cached under a content hash that covers the notebook, the parameters, the whole 
 requirements and the Python/torch versions. A failed run never replaces the last good executed copy. The
 executed copy gets a "Reproduce" box under its title: the command, this run's wall time and machine, and
 the source notebook to download. ``optdyn student`` writes the course editions (:mod:`optdyn.editions`).
+
+Every error is one line starting ``optdyn:``: bad input (exit 2, nothing written), a failure (exit 1), an
+interrupt (Ctrl-C or SIGTERM: the kernels are stopped, temporary files removed, exit 130); temporary files
+left by a killed process are removed by the next run.
 """
 
 from __future__ import annotations
