@@ -64,12 +64,12 @@ def test_claims_table_kinds_bands_and_premise():
         assert (specs[k].band.lo, specs[k].band.hi) == (-1.0, 1.0)
 
 
-def test_every_grid_has_five_points_and_an_interior():
-    for profile in ("quick", "default"):
-        for kind, grids in sf.config(profile)["grids"].items():
-            for name, grid in grids.items():
-                assert len(grid) == 5 and list(grid) == sorted(grid), (kind, name)
-                assert grid[-1] / grid[0] == pytest.approx(100, rel=0.01)
+def test_default_grids_have_five_points_spanning_100x_and_quick_takes_the_middle_three():
+    for kind, grids in sf.config("default")["grids"].items():
+        for name, grid in grids.items():
+            assert len(grid) == 5 and list(grid) == sorted(grid), (kind, name)
+            assert grid[-1] / grid[0] == pytest.approx(100, rel=0.01)
+            assert sf.config("quick")["grids"][kind][name] == grid[1:-1]
 
 
 def _data(acc: dict, low: dict | None = None, lr: float = 0.01, grid=(0.001, 0.01, 0.1)) -> dict:
