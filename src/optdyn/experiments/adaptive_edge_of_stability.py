@@ -36,7 +36,7 @@ EPS = 1e-8
 PROFILES: dict[str, dict] = {
     "quick": dict(
         n=500,
-        every=25,
+        every=50,
         gd_lrs=(0.45, 0.55, 0.65),
         gd_steps=600,
         heavy_ball_lr=0.5,
@@ -339,15 +339,15 @@ def frozen_summary(adam: pd.DataFrame) -> dict:
 
 
 def frozen_sentence(s: Mapping) -> str:
-    """One sentence (Markdown) on :func:`frozen_summary`'s numbers, for the text under the figure."""
+    """One sentence on :func:`frozen_summary`'s numbers (plain text, no math: it is glued into the page
+    as CommonMark), for the text under the figure."""
     if pd.notna(s["diverged_at"]):
         return (
             f"In this run a branch diverged (step {s['diverged_at']:.0f}), so there is no window to compare."
         )
     return (
-        f"In this run $\\lambda_1(H)$ was {s['at_t0']:.2f} at the freeze (step {s['t0']:.0f}); over the "
-        f"shaded window its median is {s['frozen']:.2f} with $P$ frozen and {s['adaptive']:.2f} with $P$ "
-        "adapting."
+        f"In this run λ1(H) was {s['at_t0']:.2f} at the freeze (step {s['t0']:.0f}); over the shaded "
+        f"window its median is {s['frozen']:.2f} with P frozen and {s['adaptive']:.2f} with P adapting."
     )
 
 
