@@ -68,38 +68,6 @@ def no_kernel(*args, **kwargs):
     raise AssertionError("a kernel was started")
 
 
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["nosuch"], "unknown chapter 'nosuch'; known chapters: tiny"),
-        (["tiny", "-p", "colour=1"], "unknown parameter 'colour' for chapter tiny"),
-        (["tiny", "-p", "seed=1.5"], "seed=1.5 has the wrong type: expected int"),
-        (["tiny", "-p", "seed=True"], "seed=True has the wrong type"),
-        (["tiny", "-p", "scale='big'"], "scale='big' has the wrong type"),
-        (["tiny", "-p", "sizes=3"], "sizes=3 has the wrong type"),
-        (["tiny", "-p", "scale=-1"], "scale=-1.0 is out of range (0, 10]"),
-        (["tiny", "-p", "scale=0"], "scale=0.0 is out of range (0, 10]"),
-        (["tiny", "--seed", "-1"], "seed=-1 is out of range [0, 1000]"),
-        (["tiny", "-p", "sizes=[1, 0]"], "sizes=0 is out of range [1, 100]"),
-        (["tiny", "--profile", "huge"], "profile='huge' is not one of: quick, default"),
-        (["tiny", "-p", "seed=__import__('os').system('true')"], "is not a literal"),
-        (["tiny", "-p", "profile=__import__('os')"], "is not a literal"),
-        (["tiny", "--jobs", "0"], "--jobs must be at least 1"),
-        (["tiny", "-p", "seed"], "expected NAME=VALUE"),
-        ([], "name at least one chapter"),
-    ],
-)
-def test_bad_input_fails_in_one_line_before_any_kernel(tmp_path, monkeypatch, capsys, args, message):
-    import papermill
-
-    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
-    root = make_project(tmp_path, "tiny")
-    assert runner.main(["run", *args, "--root", str(root)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and "\n" not in err
-    assert not out_of(root).exists()
-
-
 def test_declarations_are_read_from_the_parameters_cell(tmp_path):
     source = tmp_path / "c.ipynb"
     cell = nbformat.v4.new_code_cell(
@@ -181,29 +149,6 @@ def test_one_seed_is_one_execution_and_same_seed_same_numbers(project):
 def test_seed_lists(text, seeds):
     assert runner.parse_seeds(text) == seeds
     assert runner.parse_seeds(runner.seeds_text(seeds)) == seeds
-
-
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--seeds", "a"], "--seeds 'a': expected seeds like 0-2 or 0,3,7"),
-        (["--seeds", "3-1"], "range 3-1 is empty"),
-        (["--seeds", "-1"], "expected seeds like"),
-        (["--seeds", "0-1000"], "more than 100 seeds"),
-        (["--seeds", "999-1001"], "seed=1001 is out of range [0, 1000]"),
-        (["--seeds", "0-2", "--seed", "1"], "give either --seeds or --seed"),
-        (["--seeds", "0-2", "-p", "seed=1"], "give either --seeds or --seed"),
-    ],
-)
-def test_bad_seeds_fail_in_one_line_before_any_kernel(tmp_path, monkeypatch, capsys, args, message):
-    import papermill
-
-    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
-    root = make_project(tmp_path, "tiny")
-    assert runner.main(["run", "tiny", *args, "--root", str(root)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and "\n" not in err
-    assert not out_of(root).exists()
 
 
 def test_report_writers_do_not_lose_entries(tmp_path):

@@ -14,7 +14,9 @@ as published, with its solutions. Both carry no outputs (the sources carry none)
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -93,20 +95,75 @@ def instructor_edition(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return instructor
 
 
-def write_editions(chapters: dict[str, Path], out: Path) -> dict[str, list[Path]]:
-    """Write ``out/student/<id>.ipynb`` and ``out/instructor/<id>.ipynb`` for every chapter.
+def make_editions(chapters: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Edition → chapter → the notebook's text, made in memory from every chapter (nothing is written).
 
-    Raises RuntimeError if a solution survived into a student notebook (it is checked, not assumed).
+    Raises ValueError naming a notebook that cannot be read, RuntimeError if a solution survived into a
+    student notebook (it is checked, not assumed).
     """
-    written: dict[str, list[Path]] = {"student": [], "instructor": []}
-    for edition, make in (("student", student_edition), ("instructor", instructor_edition)):
-        folder = out / edition
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, source in chapters.items():
-            nb = make(nbformat.read(source, as_version=4))
-            if edition == "student" and has_solution(nb):
-                raise RuntimeError(f"{name}: a solution survived into the student edition")
-            path = folder / f"{name}.ipynb"
-            nbformat.write(nb, path)
-            written[edition].append(path)
-    return written
+    makers = {"student": student_edition, "instructor": instructor_edition}
+    texts: dict[str, dict[str, str]] = {edition: {} for edition in makers}
+    for name, source in chapters.items():
+        try:
+            nb = nbformat.read(source, as_version=4)
+            made = {edition: make(nb) for edition, make in makers.items()}
+        except Exception as error:
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+            raise ValueError(f"cannot read {source}: {reason}") from None
+        if has_solution(made["student"]):
+            raise RuntimeError(f"{name}: a solution survived into the student edition")
+        for edition, edition_nb in made.items():
+            texts[edition][name] = nbformat.writes(edition_nb)
+    return texts
+
+
+def save_editions(texts: dict[str, dict[str, str]], out: Path) -> dict[str, list[Path]]:
+    """Write the editions of :func:`make_editions` as ``out/<edition>/<id>.ipynb``, all or nothing.
+
+    Every file is first written into a temporary folder in ``out``; only when all are there are they moved
+    into place, one rename each (other files in ``out/student`` and ``out/instructor`` are left alone). An
+    error leaves the previous editions as they were. Raises ValueError for an edition folder that is a
+    file, OSError where ``out`` cannot be written.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out)
+    for edition in texts:
+        if (out / edition).exists() and not (out / edition).is_dir():
+            raise ValueError(f"{out / edition} is a file, not a folder")
+    staged = out / f".editions.tmp{os.getpid()}"
+    try:
+        for edition, notebooks in texts.items():
+            (staged / edition).mkdir(parents=True)
+            for name, text in notebooks.items():
+                (staged / edition / f"{name}.ipynb").write_text(text)
+        for edition, notebooks in texts.items():
+            (out / edition).mkdir(exist_ok=True)
+            for name in notebooks:
+                os.replace(staged / edition / f"{name}.ipynb", out / edition / f"{name}.ipynb")
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return {edition: [out / edition / f"{name}.ipynb" for name in texts[edition]] for edition in texts}
+
+
+def write_editions(chapters: dict[str, Path], out: Path) -> dict[str, list[Path]]:
+    """Write ``out/student/<id>.ipynb`` and ``out/instructor/<id>.ipynb`` for every chapter, all or nothing:
+    every notebook is read and both editions made (:func:`make_editions`) before anything is written
+    (:func:`save_editions`)."""
+    return save_editions(make_editions(chapters), out)
+
+
+_STAGED = re.compile(r"^\.editions\.tmp(\d+)$")
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove staging folders in ``out`` left by a process that is gone (killed mid-write)."""
+    for path in out.iterdir():
+        m = _STAGED.match(path.name)
+        if not m or not path.is_dir():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass

@@ -79,8 +79,27 @@ def _curvature(model: nn.Module, optimizer: Optimizer, data: Dataset, loss_fn, t
     row = {"sharpness": tracker.top("raw", HessianOperator(full_loss, params))}
     P = preconditioner_of(optimizer)
     if P is not None:
+        P = _aligned(P, optimizer, params)
         row["precond_sharpness"] = tracker.top("precond", HessianOperator(full_loss, params, P.rsqrt()))
     return row
+
+
+def _aligned(P: torch.Tensor, optimizer: Optimizer, params: list[torch.Tensor]) -> torch.Tensor:
+    """The optimizer's flat preconditioner, which follows its param groups (any order), reordered to follow
+    ``params`` (the model's order) by parameter identity; raises ValueError if the optimizer leaves out
+    a trained parameter."""
+    pieces, start = {}, 0
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            pieces[id(p)] = P[start : start + p.numel()]
+            start += p.numel()
+    missing = sum(id(p) not in pieces for p in params)
+    if missing or start != P.numel():
+        raise ValueError(
+            f"train: the optimizer does not hold {missing} of the model's {len(params)} trained parameters; "
+            "the preconditioned sharpness needs P for every one"
+        )
+    return torch.cat([pieces[id(p)] for p in params])
 
 
 def train(
