@@ -19,8 +19,8 @@ def mlp(
 ) -> nn.Sequential:
     """Fully connected net widths[0] → … → widths[-1], PyTorch's default init drawn from ``seed``.
 
-    The brief's digits model is ``mlp([64, 64, 64, 10])``: 8,970 parameters. ``bias=False``: no biases
-    (the bias-free ReLU MLP of the feature-learning chapter).
+    The digits model of the edge-of-stability chapter is ``mlp([64, 64, 64, 10])``: 8,970 parameters.
+    ``bias=False``: no biases (the bias-free ReLU MLP of the feature-learning chapter).
     """
     if len(widths) < 2 or any(w < 1 for w in widths):
         raise ValueError(f"mlp: need at least two positive widths, got {list(widths)}")
