@@ -267,7 +267,10 @@ def test_pages_list_chapters_claims_checks_and_status(project):
     assert "| {doc}`tiny` | ok | quick | 0, 1 |" in status and f"| {key} |" in status
     assert "CPU cores" in status  # the machine of the run of record
     times = (out_of(project) / "run_times.md").read_text()
-    assert "| {doc}`tiny` | `quick` | 0, 1 |" in times and "| `later` | `—` | — | not run |" in times
+    assert (
+        "| {doc}`/book/_executed/tiny` | `quick` | 0, 1 |" in times
+        and "| `later` | `—` | — | not run |" in times
+    )
     assert "| `later` | not run |" in status
 
 

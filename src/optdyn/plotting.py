@@ -81,8 +81,8 @@ def band_position(x: float, lo: float | None, hi: float | None) -> float:
     """Where ``x`` lies relative to a band, on an axis where the band's edges sit at 0 and 1.
 
     Two-sided band [lo, hi]: (x − lo)/(hi − lo). One-sided band ``≥ lo``: (x − lo)/s, so the edge is at 0
-    and the band runs to the right; ``≤ hi``: 1 + (x − hi)/s, edge at 1, band to the left; s = |edge| (1 if
-    the edge is 0).
+    and the band runs to the right; ``≤ hi``: 1 + (x − hi)/s, edge at 1, band to the left;
+    s = ``|edge|`` (1 if the edge is 0).
     """
     if lo is not None and hi is not None:
         return (x - lo) / (hi - lo) if hi > lo else (0.5 if x == lo else (x - lo) / abs(lo or 1) + 0.5)

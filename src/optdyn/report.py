@@ -187,9 +187,10 @@ def _reading_minutes(path: Path, words_per_minute: int = 200) -> float | None:
     return len(text.split()) / words_per_minute
 
 
-def run_times_markdown(report: dict, names: list[str], out: Path) -> str:
+def run_times_markdown(report: dict, names: list[str], out: Path, docs: str = "/book/_executed") -> str:
     """A table for the course page, measured, not typed: per chapter the profile and seeds of its runs of
-    record, the wall time per seed, their total, and the reading time of its prose (200 words/min)."""
+    record, the wall time per seed, their total, and the reading time of its prose (200 words/min).
+    The table is included into another page, so chapters are linked by their absolute ``docs`` path."""
     head = ["chapter", "profile", "seeds", "wall time per seed", "all seeds", "reading time"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|---|---:|---:|---:|"]
     for name in names:
@@ -201,7 +202,8 @@ def run_times_markdown(report: dict, names: list[str], out: Path) -> str:
         minutes = _reading_minutes(out / f"{name}.ipynb")
         reading = f"{minutes:.0f} min" if minutes is not None else "—"
         seeds = ", ".join(map(str, e.get("seeds", []))) or "—"
-        cells = [_link(name, out), f"`{e.get('profile', '—')}`", seeds, mean, total, reading]
+        link = f"{{doc}}`{docs}/{name}`" if (out / f"{name}.ipynb").exists() else f"`{name}`"
+        cells = [link, f"`{e.get('profile', '—')}`", seeds, mean, total, reading]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -232,6 +234,13 @@ def _title(name: str, out: Path) -> str:
     return name
 
 
+def _relative(out: Path, root: Path) -> str:
+    try:
+        return out.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return "book/_executed"
+
+
 def write_pages(root: Path, out: Path) -> None:
     """Write ``scorecard.md`` and ``status.md`` into ``out`` for every chapter of the book."""
     from .runner import _write_atomic, chapters, read_report
@@ -242,7 +251,7 @@ def write_pages(root: Path, out: Path) -> None:
     pages = {
         "scorecard.md": scorecard_markdown(claim_summaries(names, out), out, report),
         "status.md": status_markdown(report, names, out),
-        "run_times.md": run_times_markdown(report, names, out),
+        "run_times.md": run_times_markdown(report, names, out, "/" + _relative(out, root)),
     }
     for page, text in pages.items():  # unchanged pages keep their mtime: Sphinx need not re-read them
         path = out / page

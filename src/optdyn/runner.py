@@ -825,7 +825,7 @@ def assemble(source: Path, out: Path, name: str, tasks: list[Task], entries: dic
     """The chapter's page and verdicts from its seeds' executions.
 
     Writes ``<out>/<name>.ipynb`` (the first seed's executed copy with the chapter's Reproduce box and the
-    "across seeds" table under its claims) and ``<out>/<name>.claims.json`` (:func:`claims.aggregate`),
+    "across seeds" table under its claims) and ``<out>/<name>.claims.json`` (:func:`optdyn.claims.aggregate`),
     each only when it changed. Returns the summary, or None when no seed has a good run.
     """
     runs = _seed_claims(out, tasks)

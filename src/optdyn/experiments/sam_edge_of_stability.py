@@ -3,7 +3,7 @@
 Three experiments: the simplified (second-order regression) model iterated with GD and USAM; full-batch
 GD and USAM on scikit-learn digits (X/16, centred, square loss (1/2n)Σ‖f(x)−y‖², float64) over a grid of
 (η, ρ) for a tanh MLP 64→64→64→10 and a small tanh CNN; and normalized SAM against its moving edge.
-Every experiment function returns a DataFrame. :data:`CLAIMS` is the chapter's table of records (paper
+Every experiment function returns a DataFrame. ``CLAIMS`` is the chapter's table of records (paper
 claims and checks); each record's measuring function reads the mapping ``data`` with the keys ``toy``
 (:func:`simplified_model`), ``mlp`` and ``cnn`` (:func:`network_grid`) and ``normalized``
 (:func:`normalized_sam`) of one seed's run.
@@ -381,7 +381,7 @@ def toy_starts_below_edges(data: Mapping[str, Any]) -> claims.Measurement:
 
 
 def edge_identity(data: Mapping[str, Any]) -> float:
-    """Largest |η λ*(1 + ρ_eff λ*) − 2| over every edge drawn in the chapter (ρ_eff = ρ for GD and USAM,
+    """Largest ``|η λ*(1 + ρ_eff λ*) − 2|`` over every edge drawn in the chapter (ρ_eff = ρ for GD and USAM,
     ρ/‖g_t‖ for normalized SAM): each dashed line is the root of its stability equation."""
     worst = 0.0
     for key in ("toy", "mlp", "cnn"):

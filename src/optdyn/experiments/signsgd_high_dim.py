@@ -5,7 +5,7 @@ t = k/d, θ0 = 0, θ* ~ N(0, init_scale² I/d). The statistic is the excess risk
 computed exactly from δ. One execution of the chapter is one seed: every experiment runs one simulated
 trajectory per configuration, drawn from the execution's ``seed``, and the prediction it is compared with
 is :func:`optdyn.theory.risk_ode` started from that trajectory's own δ0. Every function returns a
-DataFrame; the chapter plots them, and :data:`CLAIMS` (paper claims and checks of our code, each with its
+DataFrame; the chapter plots them, and ``CLAIMS`` (paper claims and checks of our code, each with its
 measuring function) judges them.
 """
 

@@ -557,7 +557,8 @@ def sign_adam_deviation(data: Mapping[str, Any]) -> float:
 
 
 def sign_rf_error(data: Mapping[str, Any]) -> Measurement:
-    """Root-free at β = 0, λ = 0, one step: max_j of the relative error of |Δw_j|/lr against 1/(B|g_j|)."""
+    """Root-free at β = 0, λ = 0, one step: max_j of the relative error of ``|Δw_j|/lr`` against
+    ``1/(B|g_j|)``."""
     r = data["sign"]["ratios"]
     rf = r[r["method"] == "RF"]
     err = float(((rf["ratio"] - rf["inv_Bg"]) / rf["inv_Bg"]).abs().max())
@@ -571,7 +572,7 @@ def scale_ratio(data: Mapping[str, Any], method: str) -> float:
 
 
 def rf_sign_distance(data: Mapping[str, Any]) -> Measurement:
-    """Root-free at β = 0, λ = 0 after 20 steps: max_j |−Δw_j/lr − sign(g_j)| (Adam's in the detail)."""
+    """Root-free at β = 0, λ = 0 after 20 steps: max_j ``|−Δw_j/lr − sign(g_j)|`` (Adam's in the detail)."""
     lim = data["sign"]["limit"].set_index(["method", "eps", "beta"])["deviation"]
     return Measurement(float(lim[("RF", 0.0, 0.0)]), f"Adam's at β = ε = 0: {lim[('Adam', 0.0, 0.0)]:.2g}")
 
