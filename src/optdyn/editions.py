@@ -8,8 +8,9 @@ What counts as a solution, in a source notebook:
 - the lines of a code cell between ``# BEGIN SOLUTION`` and ``# END SOLUTION``, which become a stub that
   raises ``NotImplementedError`` for the student to replace.
 
-The student edition removes all three and keeps everything else; the instructor edition is the chapter
-as published, with its solutions. Both carry no outputs (the sources carry none).
+The student edition removes all three (a removed solution cell leaves a stub cell in its place, and the
+sentence pointing at the hidden solution points at the stub) and keeps everything else; the instructor
+edition is the chapter as published, with its solutions. Both carry no outputs (the sources carry none).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError"
 _COLON_SOLUTION = re.compile(r"^(?P<fence>:{3,})\{solution\}.*?^(?P=fence)[ \t]*$\n?", re.M | re.S)
 _TICK_SOLUTION = re.compile(r"^(?P<fence>`{3,})\{solution\}.*?^(?P=fence)[ \t]*$\n?", re.M | re.S)
+#: The house sentence that points at a hidden solution cell; the student edition points at the stub instead.
+_POINTER = re.compile(r"The solution is the hidden cell below.*?leaves it out\.", re.S)
+STUDENT_POINTER = "Write your solution in the code cell below, in place of its stub."
 _MARKED = re.compile(rf"^(?P<indent>[ \t]*){re.escape(BEGIN)}.*?^[ \t]*{re.escape(END)}[ \t]*$", re.M | re.S)
 
 
@@ -76,11 +80,12 @@ def student_edition(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in student.cells:
         if cell.cell_type == "code":
             if SOLUTION_TAG in cell.metadata.get("tags", []):
+                cells.append(nbformat.v4.new_code_cell(STUB))
                 continue
             cell.source = stub_marked_code(cell.source)
             cell.outputs, cell.execution_count = [], None
         elif cell.cell_type == "markdown":
-            cell.source = strip_markdown_solutions(cell.source)
+            cell.source = _POINTER.sub(STUDENT_POINTER, strip_markdown_solutions(cell.source))
         cells.append(cell)
     student.cells = cells
     return student
