@@ -610,7 +610,8 @@ def summary_tables_html(summary: Mapping) -> str:
         rows.append(
             f"<tr><td>{badge(c['verdict'])}</td><td><code>{_esc(c['id'])}</code><br>{_esc(c['statement'])}"
             f"</td><td>{_esc(c['paper'])}<br><small>{_esc(c['source'])}</small></td>"
-            f"<td>{_esc(estimate_text(c))}<br><small>seeds: {_esc(per_seed)}</small></td><td>{band}</td></tr>"
+            f'<td class="optdyn-estimate">{_esc(estimate_text(c))}<br><small>seeds: {_esc(per_seed)}</small>'
+            f'</td><td class="optdyn-band">{band}</td></tr>'
         )
         if c["reason"]:
             rows.append(

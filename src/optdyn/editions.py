@@ -8,13 +8,16 @@ What counts as a solution, in a source notebook:
 - the lines of a code cell between ``# BEGIN SOLUTION`` and ``# END SOLUTION``, which become a stub that
   raises ``NotImplementedError`` for the student to replace.
 
-The student edition removes all three and keeps everything else; the instructor edition is the chapter
-as published, with its solutions. Both carry no outputs (the sources carry none).
+The student edition removes all three (a removed solution cell leaves a stub cell in its place, and the
+sentence pointing at the hidden solution points at the stub) and keeps everything else; the instructor
+edition is the chapter as published, with its solutions. Both carry no outputs (the sources carry none).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -25,6 +28,9 @@ BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError"
 _COLON_SOLUTION = re.compile(r"^(?P<fence>:{3,})\{solution\}.*?^(?P=fence)[ \t]*$\n?", re.M | re.S)
 _TICK_SOLUTION = re.compile(r"^(?P<fence>`{3,})\{solution\}.*?^(?P=fence)[ \t]*$\n?", re.M | re.S)
+#: The house sentence that points at a hidden solution cell; the student edition points at the stub instead.
+_POINTER = re.compile(r"The solution is the hidden cell below.*?leaves it out\.", re.S)
+STUDENT_POINTER = "Write your solution in the code cell below, in place of its stub."
 _MARKED = re.compile(rf"^(?P<indent>[ \t]*){re.escape(BEGIN)}.*?^[ \t]*{re.escape(END)}[ \t]*$", re.M | re.S)
 
 
@@ -74,11 +80,12 @@ def student_edition(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in student.cells:
         if cell.cell_type == "code":
             if SOLUTION_TAG in cell.metadata.get("tags", []):
+                cells.append(nbformat.v4.new_code_cell(STUB))
                 continue
             cell.source = stub_marked_code(cell.source)
             cell.outputs, cell.execution_count = [], None
         elif cell.cell_type == "markdown":
-            cell.source = strip_markdown_solutions(cell.source)
+            cell.source = _POINTER.sub(STUDENT_POINTER, strip_markdown_solutions(cell.source))
         cells.append(cell)
     student.cells = cells
     return student
@@ -93,20 +100,75 @@ def instructor_edition(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return instructor
 
 
-def write_editions(chapters: dict[str, Path], out: Path) -> dict[str, list[Path]]:
-    """Write ``out/student/<id>.ipynb`` and ``out/instructor/<id>.ipynb`` for every chapter.
+def make_editions(chapters: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Edition → chapter → the notebook's text, made in memory from every chapter (nothing is written).
 
-    Raises RuntimeError if a solution survived into a student notebook (it is checked, not assumed).
+    Raises ValueError naming a notebook that cannot be read, RuntimeError if a solution survived into a
+    student notebook (it is checked, not assumed).
     """
-    written: dict[str, list[Path]] = {"student": [], "instructor": []}
-    for edition, make in (("student", student_edition), ("instructor", instructor_edition)):
-        folder = out / edition
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, source in chapters.items():
-            nb = make(nbformat.read(source, as_version=4))
-            if edition == "student" and has_solution(nb):
-                raise RuntimeError(f"{name}: a solution survived into the student edition")
-            path = folder / f"{name}.ipynb"
-            nbformat.write(nb, path)
-            written[edition].append(path)
-    return written
+    makers = {"student": student_edition, "instructor": instructor_edition}
+    texts: dict[str, dict[str, str]] = {edition: {} for edition in makers}
+    for name, source in chapters.items():
+        try:
+            nb = nbformat.read(source, as_version=4)
+            made = {edition: make(nb) for edition, make in makers.items()}
+        except Exception as error:
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+            raise ValueError(f"cannot read {source}: {reason}") from None
+        if has_solution(made["student"]):
+            raise RuntimeError(f"{name}: a solution survived into the student edition")
+        for edition, edition_nb in made.items():
+            texts[edition][name] = nbformat.writes(edition_nb)
+    return texts
+
+
+def save_editions(texts: dict[str, dict[str, str]], out: Path) -> dict[str, list[Path]]:
+    """Write the editions of :func:`make_editions` as ``out/<edition>/<id>.ipynb``, all or nothing.
+
+    Every file is first written into a temporary folder in ``out``; only when all are there are they moved
+    into place, one rename each (other files in ``out/student`` and ``out/instructor`` are left alone). An
+    error leaves the previous editions as they were. Raises ValueError for an edition folder that is a
+    file, OSError where ``out`` cannot be written.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out)
+    for edition in texts:
+        if (out / edition).exists() and not (out / edition).is_dir():
+            raise ValueError(f"{out / edition} is a file, not a folder")
+    staged = out / f".editions.tmp{os.getpid()}"
+    try:
+        for edition, notebooks in texts.items():
+            (staged / edition).mkdir(parents=True)
+            for name, text in notebooks.items():
+                (staged / edition / f"{name}.ipynb").write_text(text)
+        for edition, notebooks in texts.items():
+            (out / edition).mkdir(exist_ok=True)
+            for name in notebooks:
+                os.replace(staged / edition / f"{name}.ipynb", out / edition / f"{name}.ipynb")
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return {edition: [out / edition / f"{name}.ipynb" for name in texts[edition]] for edition in texts}
+
+
+def write_editions(chapters: dict[str, Path], out: Path) -> dict[str, list[Path]]:
+    """Write ``out/student/<id>.ipynb`` and ``out/instructor/<id>.ipynb`` for every chapter, all or nothing:
+    every notebook is read and both editions made (:func:`make_editions`) before anything is written
+    (:func:`save_editions`)."""
+    return save_editions(make_editions(chapters), out)
+
+
+_STAGED = re.compile(r"^\.editions\.tmp(\d+)$")
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove staging folders in ``out`` left by a process that is gone (killed mid-write)."""
+    for path in out.iterdir():
+        m = _STAGED.match(path.name)
+        if not m or not path.is_dir():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass

@@ -11,11 +11,16 @@ ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
 
 
 def mlp(
-    widths: Sequence[int], activation: str = "tanh", seed: int = 0, dtype: torch.dtype = torch.float64
+    widths: Sequence[int],
+    activation: str = "tanh",
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    bias: bool = True,
 ) -> nn.Sequential:
     """Fully connected net widths[0] → … → widths[-1], PyTorch's default init drawn from ``seed``.
 
-    The brief's digits model is ``mlp([64, 64, 64, 10])``: 8,970 parameters.
+    The digits model of the edge-of-stability chapter is ``mlp([64, 64, 64, 10])``: 8,970 parameters.
+    ``bias=False``: no biases (the bias-free ReLU MLP of the feature-learning chapter).
     """
     if len(widths) < 2 or any(w < 1 for w in widths):
         raise ValueError(f"mlp: need at least two positive widths, got {list(widths)}")
@@ -24,7 +29,7 @@ def mlp(
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
+        layers.append(nn.Linear(a, b, bias=bias))
         if i < len(widths) - 2:
             layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers).to(dtype)

@@ -7,6 +7,7 @@ and is recorded as divergence rather than raised.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,8 +80,27 @@ def _curvature(model: nn.Module, optimizer: Optimizer, data: Dataset, loss_fn, t
     row = {"sharpness": tracker.top("raw", HessianOperator(full_loss, params))}
     P = preconditioner_of(optimizer)
     if P is not None:
+        P = _aligned(P, optimizer, params)
         row["precond_sharpness"] = tracker.top("precond", HessianOperator(full_loss, params, P.rsqrt()))
     return row
+
+
+def _aligned(P: torch.Tensor, optimizer: Optimizer, params: list[torch.Tensor]) -> torch.Tensor:
+    """The optimizer's flat preconditioner, which follows its param groups (any order), reordered to follow
+    ``params`` (the model's order) by parameter identity; raises ValueError if the optimizer leaves out
+    a trained parameter."""
+    pieces, start = {}, 0
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            pieces[id(p)] = P[start : start + p.numel()]
+            start += p.numel()
+    missing = sum(id(p) not in pieces for p in params)
+    if missing or start != P.numel():
+        raise ValueError(
+            f"train: the optimizer does not hold {missing} of the model's {len(params)} trained parameters; "
+            "the preconditioned sharpness needs P for every one"
+        )
+    return torch.cat([pieces[id(p)] for p in params])
 
 
 def train(
@@ -99,6 +119,8 @@ def train(
     progress: bool = False,
     label: str = "",
     divergence_loss: float = 1e6,
+    curvature: bool = True,
+    probe: Callable[[nn.Module], dict] | None = None,
 ) -> Trajectory:
     """Take ``steps`` optimizer steps and probe loss, accuracy and sharpness every ``every`` steps.
 
@@ -107,6 +129,8 @@ def train(
     ``start_step`` numbers the steps of such a continuation. A loss that is non-finite or above
     ``divergence_loss`` stops the run and sets ``diverged_at``. An optimizer with ``needs_closure = True``
     is stepped as ``optimizer.step(closure)``, the closure recomputing the same minibatch's loss and gradient.
+    ``curvature=False`` skips the sharpness probes; ``probe(model)``, if given, adds its dict to every probe's
+    row (other statistics of the weights, e.g. :func:`optdyn.features.nfa_stats`).
     """
     if steps < 1:
         raise ValueError(f"train: steps must be at least 1, got {steps}")
@@ -131,7 +155,10 @@ def train(
             if not row["loss"] <= divergence_loss:
                 trajectory.diverged_at = step
                 break
-            row.update(_curvature(model, optimizer, data, loss_fn, tracker))
+            if curvature:
+                row.update(_curvature(model, optimizer, data, loss_fn, tracker))
+            if probe is not None:
+                row.update(probe(model))
         if step == start_step + steps:
             break
         idx = next(batches)
