@@ -607,7 +607,7 @@ TABLE = (
     "table of per-layer R^SGD_med / R^Adam_med (Jiang et al. 2023, reproduced by Ahn et al. 2024, Sec. 2.3)"
 )
 
-#: The chapter's claims table (registered before the first `default` run; see the chapter).
+# The chapter's claims table (registered before the first `default` run; see the chapter).
 CLAIMS: list[claims.Spec] = [
     claims.paper_claim(
         "lm-adam-faster",
