@@ -78,38 +78,6 @@ def hessian_diagonal(
     return out
 
 
-def coordinate_subsets(
-    named: dict[str, torch.Tensor], per_block: int | None, seed: int = 0
-) -> dict[str, np.ndarray | None]:
-    """A fixed random subset of ``per_block`` coordinates per block (None: all), the same for every run.
-
-    Subsampling makes max over the subset a lower bound of the block's max, so R_med is underestimated;
-    using one subset for both optimizers keeps the comparison fair.
-    """
-    rng = np.random.default_rng(seed)
-    out: dict[str, np.ndarray | None] = {}
-    for name, p in named.items():
-        d = p.numel()
-        out[name] = None if per_block is None or per_block >= d else np.sort(rng.choice(d, per_block, False))
-    return out
-
-
-def layer_r_med(
-    loss_fn: LossFn, named: dict[str, torch.Tensor], subsets: dict[str, np.ndarray | None] | None = None
-) -> dict[str, dict]:
-    """Per block: R_med (abs), signed R_med, the fraction of negative entries, and the diagonal itself."""
-    out = {}
-    for name, p in named.items():
-        diag = hessian_diagonal(loss_fn, p, None if subsets is None else subsets[name])
-        out[name] = dict(
-            r_med=r_med(diag),
-            r_med_signed=r_med(diag, absolute=False),
-            negative=float(np.mean(diag < 0)),
-            diagonal=diag,
-        )
-    return out
-
-
 def weight_blocks(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The model's weight matrices (≥ 2-D tensors): biases and LayerNorm gains are left out (zero-heavy)."""
     return {name: p for name, p in model.named_parameters() if p.dim() >= 2}
