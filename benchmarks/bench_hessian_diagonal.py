@@ -6,7 +6,8 @@ windows, in float64: products per second of the batched Hessian-vector products 
 weight matrix, and the seconds one exact diagonal of all matrices takes at the best chunk size.
 
 Run: .venv/bin/python benchmarks/bench_hessian_diagonal.py [--width 32 --depth 2 ...]
-(report `uptime`'s load beside the numbers; the machine's other work slows every figure).
+(times are CPU seconds of this process, so other work on the machine inflates them less than wall time;
+report `uptime`'s load beside the numbers). Defaults: the chapter's `default` model and Hessian batch.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ import time
 import torch
 
 from optdyn import data, local_geometry, models
+from optdyn.experiments import adam_local_geometry as al
 from optdyn.train import set_threads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--depth", type=int, default=2)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--context", type=int, default=64)
-    parser.add_argument("--sequences", type=int, default=4, help="windows in the Hessian batch")
+    lm, cfg = al.LM_SMALL, al.config("default")  # the chapter's `default` model and Hessian batch
+    parser.add_argument("--width", type=int, default=lm["width"])
+    parser.add_argument("--depth", type=int, default=lm["depth"])
+    parser.add_argument("--hidden", type=int, default=lm["hidden"])
+    parser.add_argument("--heads", type=int, default=lm["heads"])
+    parser.add_argument("--context", type=int, default=lm["context"])
+    parser.add_argument(
+        "--sequences", type=int, default=cfg["hess_windows"], help="windows in the Hessian batch"
+    )
     parser.add_argument("--chunks", type=int, nargs="+", default=[1, 8, 32, 128])
     parser.add_argument("--sample", type=int, default=128, help="coordinates timed per matrix and chunk")
     parser.add_argument("--dtype", default="float64")
