@@ -9,10 +9,11 @@ Every step records, in ``optimizer.last``: the learning rate η, the loss f(w_t)
 measured) the directional curvature uᵀHu/uᵀu. A proposed η that is not finite or is negative is not taken:
 the step leaves the weights unchanged and ``optimizer.stopped`` holds the reason.
 
-Curvature uᵀHu: one Hessian-vector product by `optdyn.curvature.hvp` on the closure's ``loss`` attribute (the
-same batch's loss, with its graph), which :func:`batch_closure` provides. A plain closure (train's) has no
-``loss`` attribute; then uᵀHu is a central difference of closure gradients, (g(w+hu) − g(w−hu))ᵀu/(2h),
-exact on a quadratic up to rounding.
+Curvature uᵀHu: when the closure has a ``loss`` attribute (the same batch's loss, which :func:`batch_closure`
+provides), the step builds the gradient once with its graph and takes uᵀHu by one more backward pass through
+it (double backward, as `optdyn.curvature.hvp`, without recomputing the gradient). A plain closure (train's)
+has no ``loss`` attribute; then uᵀHu is a central difference of closure gradients,
+(g(w+hu) − g(w−hu))ᵀu/(2h), exact on a quadratic up to rounding.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from ..curvature import hvp
+from ..curvature import unflatten_like
 from .sgd import Params
 
 DIRECTIONS = ("gd", "adam")
@@ -116,11 +117,36 @@ class Tuner(Optimizer):
         return self._adam.get("precond")
 
     # curvature and trial losses -----------------------------------------------------------------
-    def _curvature(self, closure, u: torch.Tensor) -> float:
-        """uᵀHu by one HVP on ``closure.loss``, else by a central difference of closure gradients."""
-        if hasattr(closure, "loss"):
+    def _gradient(self, closure, graph: bool) -> tuple[torch.Tensor, tuple | None]:
+        """L(w_t) with the gradient in ``p.grad``; with ``graph`` and a closure that has ``loss``, also the
+        gradient tensors with their graph (for uᵀHu by one more backward pass), else None."""
+        if not (graph and hasattr(closure, "loss")):
             with torch.enable_grad():
-                return float(u @ hvp(closure.loss, self._params(), u))
+                return closure(), None
+        params = self._params()
+        with torch.enable_grad():
+            loss_t = closure.loss()
+            grads = torch.autograd.grad(loss_t, params, create_graph=True, allow_unused=True)
+        grads = tuple(torch.zeros_like(p) if gr is None else gr for p, gr in zip(params, grads, strict=True))
+        for p, gr in zip(params, grads, strict=True):
+            p.grad = gr.detach().clone()
+        return loss_t.detach(), grads
+
+    def _curvature(self, closure, u: torch.Tensor, grads: tuple | None) -> float:
+        """uᵀHu: one backward pass through ``grads`` (built with their graph), else a central difference of
+        closure gradients."""
+        params = self._params()
+        if grads is not None:
+            with torch.enable_grad():
+                dot = sum((gr * v).sum() for gr, v in zip(grads, unflatten_like(u, params), strict=True))
+                hv = torch.autograd.grad(dot, params, allow_unused=True)
+            flat = torch.cat(
+                [
+                    (torch.zeros_like(p) if h is None else h).reshape(-1)
+                    for p, h in zip(params, hv, strict=True)
+                ]
+            )
+            return float(u @ flat)
         h = 1e-4 / max(float(u.norm()), 1e-300)
         grads = []
         for sign in (1.0, -1.0):
@@ -163,13 +189,14 @@ class Tuner(Optimizer):
             raise RuntimeError(f"{type(self).__name__} needs the closure: call step(closure)")
         if self.stopped is not None:
             return None
-        with torch.enable_grad():
-            loss_t = closure()
+        wants = self.needs_curvature or self.measure_curvature
+        loss_t, grads = self._gradient(closure, graph=wants)
         loss = float(loss_t)
         g = self._flat_grad()
         u = self._direction(g)
         w = self._flat_params()
-        uhu = self._curvature(closure, u) if (self.needs_curvature or self.measure_curvature) else None
+        uhu = self._curvature(closure, u, grads) if wants else None
+        del grads
         uu, gu = float(u @ u), float(g @ u)
         eta = self.propose(closure, loss, g, u, uhu) if math.isfinite(loss) else float("nan")
         self._set(w)
@@ -251,8 +278,9 @@ class Armijo(Tuner):
     """Backtracking line search with the jaxopt `ArmijoSGD` defaults (after Vaswani et al. 2019).
 
     Trial η⁰ = min(c_inc η_{t−1}, η_max) (η_max on the first step), multiplied by c_dec until the sufficient
-    decrease f(w + η u) ≤ f(w) + c η gᵀu holds (for GD: f(w) − c η ‖g‖²), at most ``max_backtracks`` times;
-    if no trial passes, the last one is taken. Defaults c = 0.1, c_dec = 0.8, c_inc = 1.5, η_max = 1.
+    decrease f(w + η u) ≤ f(w) + c η gᵀu holds (for GD: f(w) − c η ‖g‖²), with at most ``max_backtracks``
+    trials in all; if no trial passes, the last trial evaluated is the step taken. Defaults c = 0.1,
+    c_dec = 0.8, c_inc = 1.5, η_max = 1.
     ``n_evals`` counts the trial losses; ``last["accepted"]`` says whether the condition held.
     """
 
@@ -280,12 +308,12 @@ class Armijo(Tuner):
     def propose(self, closure, loss, g, u, uhu) -> float:
         w, gu = self._flat_params(), float(g @ u)
         eta = self.max_lr if self.prev_lr is None else min(self.increase * self.prev_lr, self.max_lr)
-        for _ in range(self.max_backtracks):
+        for k in range(self.max_backtracks):
             self.n_evals += 1
             trial = self._loss_at(closure, w, u, eta)
             self.accepted = trial <= loss + self.c * eta * gu
-            if self.accepted:
-                break
+            if self.accepted or k == self.max_backtracks - 1:
+                break  # accepted, or the last trial: it is the step taken (it was evaluated)
             eta *= self.decrease
         self.prev_lr = eta
         return eta
