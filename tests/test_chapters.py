@@ -53,3 +53,38 @@ def test_diverging_learning_rates_are_recorded_not_crashed(tmp_path):
     assert status == 0
     gd = [c for k, c in claims.items() if k.startswith("gd-eos-")]
     assert gd and all(c["verdict"] == "inconclusive" and "diverged at step" in c["reason"] for c in gd)
+
+
+@pytest.mark.parametrize("name", sorted(CHAPTERS))
+def test_claims_are_declared_as_data_with_enough_seeds(name):
+    import importlib
+
+    from optdyn import claims
+
+    module = importlib.import_module(f"optdyn.experiments.{name}")
+    specs = module.CLAIMS
+    claims.validate(specs)
+    assert any(s.kind == "paper" for s in specs), "a chapter tests at least one paper claim"
+    needed = max((s.seeds for s in specs if s.kind == "paper"), default=1)
+    nb = nbformat.read(CHAPTERS[name], as_version=4)
+    seeds = nb.metadata.get("optdyn", {}).get("seeds", {})
+    assert len(seeds.get("default", [])) >= needed, f"default seeds {seeds.get('default')} < {needed} needed"
+    assert seeds.get("quick"), "the quick profile declares its seeds"
+
+
+def test_every_module_has_an_api_page():
+    """Every module of ``optdyn`` (but the Sphinx helper) is documented on one of the API pages, and every
+    API page is in the table of contents."""
+    import pkgutil
+
+    import optdyn
+
+    documented = " ".join(p.read_text() for p in (REPO / "book" / "api").glob("*.md"))
+    names = {m.name for m in pkgutil.walk_packages(optdyn.__path__, "optdyn.") if not m.ispkg}
+    names -= {"optdyn.sphinx_fixes"} | {
+        n for n in names if n.rsplit(".", 1)[0] in ("optdyn.optim", "optdyn.theory")
+    }
+    missing = sorted(n for n in names if f"automodule:: {n}\n" not in documented)
+    assert missing == [], f"modules without an API page: {missing}"
+    toc = (REPO / "_toc.yml").read_text()
+    assert all(f"book/api/{p.stem}\n" in toc for p in (REPO / "book" / "api").glob("*.md"))

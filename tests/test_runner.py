@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from optdyn import report, runner
@@ -121,38 +122,102 @@ def test_declarations_are_read_from_the_parameters_cell(tmp_path):
             d[name].check(value)
 
 
-def test_run_writes_copy_claims_and_report_then_hits_the_cache(project, monkeypatch, capsys):
+def test_run_writes_pages_seeds_claims_and_report_then_hits_the_cache(project, monkeypatch, capsys):
     out = out_of(project)
-    claims = json.loads((out / "tiny.claims.json").read_text())
-    assert claims["chapter"] == "tiny" and claims["claims"][0]["verdict"] == "replicated"
+    summary = json.loads((out / "tiny.claims.json").read_text())
+    assert summary["chapter"] == "tiny" and summary["seeds"] == [0, 1]  # the seeds declared for quick
+    (claim,) = summary["claims"]
+    draws = [float(np.mean(np.random.default_rng(s).uniform(size=2))) for s in (0, 1)]
+    assert claim["id"] == "tiny-value" and claim["values"] == pytest.approx(draws)
+    assert claim["verdict"] == "inconclusive" and "2 of 2 seeds finite; 3 needed" in claim["reason"]
+    assert [c["verdict"] for c in summary["checks"]] == ["holds"]
     entry = json.loads((out / "report.json").read_text())["tiny"]
-    assert entry["status"] == "ok" and entry["parameters"] == {
-        "profile": "quick",
-        "seed": 0,
-        "scale": 1.0,
-        "sizes": [1, 2],
-    }
+    assert entry["status"] == "ok" and entry["seeds"] == [0, 1] and set(entry["runs"]) == {"0", "1"}
+    assert entry["parameters"] == {"profile": "quick", "seed": 0, "scale": 1.0, "sizes": [1, 2]}
     for field in ("wall_s", "profile", "seed", "cache_key", "date", "python", "torch", "optdyn"):
-        assert entry[field] is not None, field
-    executed = nbformat.read(out / "tiny.ipynb", as_version=4)
-    assert f"threads {os.environ.get('OMP_NUM_THREADS')}" in str(executed.cells)  # jobs 1: left alone
+        assert entry["runs"]["1"][field] is not None, field
+    page = nbformat.read(out / "tiny.ipynb", as_version=4)
+    tags = [c.metadata.get("tags", []) for c in page.cells]
+    at = tags.index([runner.CLAIMS_TAG])
+    assert tags[at + 1] == [runner.ACROSS_TAG] and "Verdicts across seeds" in page.cells[at + 1].source
+    assert ["injected-parameters", "remove-cell"] in tags  # shown once, in the Reproduce box
+    assert f"threads {os.environ.get('OMP_NUM_THREADS')}" in str(page.cells)  # jobs 1: left alone
     source = nbformat.read(project / "book" / "tiny.ipynb", as_version=4)
     assert not any(c.get("outputs") for c in source.cells)
-    assert not list(out.glob(".*"))
+    assert not [p for p in out.rglob(".*")]
     import papermill
 
     monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
-    assert runner.main(["run", "tiny", "--seed", "0", "--root", str(project)]) == 0
-    assert "tiny: cached" in capsys.readouterr().out
-    assert json.loads((out / "report.json").read_text())["tiny"]["status"] == "cached"
+    assert runner.main(["run", "tiny", "--seeds", "0-1", "--root", str(project)]) == 0
+    printed = capsys.readouterr().out
+    assert "tiny seed 0: cached" in printed and "tiny seed 1: cached" in printed
+    assert json.loads((out / "report.json").read_text())["tiny"]["status"] == "ok"  # the run of record
     assert runner.list_chapters(project)[0] | {"profiles": None} == {
         "chapter": "tiny",
         "profiles": None,
-        "status": "cached",
+        "status": "ok",
         "profile": "quick",
-        "seed": 0,
+        "seeds": [0, 1],
         "current": True,
     }
+
+
+def test_one_seed_is_one_execution_and_same_seed_same_numbers(project):
+    out = out_of(project)
+    assert (
+        runner.main(["run", "tiny", "--seed", "1", "--out", str(project / "one"), "--root", str(project)])
+        == 0
+    )
+    one = json.loads((project / "one" / "tiny.claims.json").read_text())
+    both = json.loads((out / "tiny.claims.json").read_text())
+    assert one["seeds"] == [1] and one["claims"][0]["values"] == both["claims"][0]["values"][1:]
+    assert "1 of 1 seeds finite" in one["claims"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    "text,seeds",
+    [("0-2", [0, 1, 2]), ("0,3,7", [0, 3, 7]), ("0-2,5", [0, 1, 2, 5]), ("4", [4]), ("1,1", [1])],
+)
+def test_seed_lists(text, seeds):
+    assert runner.parse_seeds(text) == seeds
+    assert runner.parse_seeds(runner.seeds_text(seeds)) == seeds
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--seeds", "a"], "--seeds 'a': expected seeds like 0-2 or 0,3,7"),
+        (["--seeds", "3-1"], "range 3-1 is empty"),
+        (["--seeds", "-1"], "expected seeds like"),
+        (["--seeds", "0-1000"], "more than 100 seeds"),
+        (["--seeds", "999-1001"], "seed=1001 is out of range [0, 1000]"),
+        (["--seeds", "0-2", "--seed", "1"], "give either --seeds or --seed"),
+        (["--seeds", "0-2", "-p", "seed=1"], "give either --seeds or --seed"),
+    ],
+)
+def test_bad_seeds_fail_in_one_line_before_any_kernel(tmp_path, monkeypatch, capsys, args, message):
+    import papermill
+
+    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
+    root = make_project(tmp_path, "tiny")
+    assert runner.main(["run", "tiny", *args, "--root", str(root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not out_of(root).exists()
+
+
+def test_report_writers_do_not_lose_entries(tmp_path):
+    """Two processes recording 100 chapters each into one report: all 200 entries survive the lock."""
+    code = (
+        "import sys; from pathlib import Path; from optdyn import runner\n"
+        "out = Path(sys.argv[1])\n"
+        "for i in range(100):\n"
+        "    t = runner.Task(f'{sys.argv[2]}{i}', 0, {'seed': 0}, 'k')\n"
+        "    runner._record(out, [t], {0: {'seed': 0, 'status': 'ok', 'wall_s': 1.0, 'date': 'd'}})\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), tag]) for tag in "ab"]
+    assert [p.wait() for p in procs] == [0, 0]
+    assert len(runner.read_report(tmp_path)) == 200
 
 
 def test_cache_key_covers_package_notebook_parameters(project, tmp_path):
@@ -179,22 +244,22 @@ def test_changing_the_package_makes_the_run_stale(project, tmp_path, monkeypatch
     assert not runner.list_chapters(project)[0]["current"]
 
 
-@pytest.mark.parametrize("victim", ["tiny.claims.json", "tiny.ipynb", "report.json"])
+@pytest.mark.parametrize("victim", ["seeds/tiny.seed0.claims.json", "seeds/tiny.seed0.ipynb", "report.json"])
 def test_corrupt_files_are_a_cache_miss(project, victim):
     out = out_of(project)
-    key = runner.read_report(out)["tiny"]["cache_key"]
-    assert runner.is_current(out, "tiny", key, runner.read_report(out))
+    (task, _) = runner.plan(project, ["tiny"], {})["tiny"]
+    assert runner.is_current(out, task, runner.read_report(out))
     (out / victim).write_text('{"cells": [')
-    assert not runner.is_current(out, "tiny", key, runner.read_report(out))
+    assert not runner.is_current(out, task, runner.read_report(out))
 
 
 def test_corrupt_cache_reruns_without_crash_and_same_seed_same_claims(project, capsys):
     out = out_of(project)
     first = (out / "tiny.claims.json").read_text()
-    (out / "tiny.claims.json").write_text("{not json")
+    (out / "seeds" / "tiny.seed0.claims.json").write_text("{not json")
     (out / "report.json").write_text("[]")
-    assert runner.main(["run", "tiny", "--seed", "0", "--root", str(project)]) == 0
-    assert "tiny: ok in" in capsys.readouterr().out
+    assert runner.main(["run", "tiny", "--root", str(project)]) == 0
+    assert "tiny seed 0: ok in" in capsys.readouterr().out
     assert (out / "tiny.claims.json").read_text() == first
 
 
@@ -207,7 +272,8 @@ def test_failures_keep_the_good_copy_and_the_others_still_run(project, capsys):
     shutil.copy(FIXTURES / "tiny.ipynb", book / "fine.ipynb")
     assert runner.main(["run", "--all", "--jobs", "2", "--root", str(project)]) == 1
     printed = capsys.readouterr().out
-    assert "tiny: FAILED" in printed and "broken on purpose" in printed and "tiny.failed.ipynb" in printed
+    assert "tiny seed 0: FAILED" in printed and "broken on purpose" in printed
+    assert "tiny.seed0.failed.ipynb" in printed
     entries = json.loads((out / "report.json").read_text())
     assert entries["fine"]["status"] == "ok" and entries["tiny"]["status"] == "failed"
     assert "RuntimeError: this chapter is broken on purpose" in entries["tiny"]["error"]
@@ -215,20 +281,22 @@ def test_failures_keep_the_good_copy_and_the_others_still_run(project, capsys):
     assert kept.cells[0].source.startswith("```{warning}\nThe latest run of this chapter (")
     assert "The results below are from the last successful run (" in kept.cells[0].source
     assert any("seeded draw" in str(c.get("outputs")) for c in kept.cells)
-    assert (out / "tiny.claims.json").read_text() == good
-    assert "broken on purpose" in (out / "tiny.failed.ipynb").read_text()
+    assert "seed(s) 0 failed" in str(kept.cells)
+    before, after = json.loads(good), json.loads((out / "tiny.claims.json").read_text())
+    assert after["claims"][0]["values"] == before["claims"][0]["values"][:1]  # the broken chapter asks seed 0
+    assert "broken on purpose" in (out / "seeds" / "tiny.seed0.failed.ipynb").read_text()
     page = nbformat.read(out / "other.ipynb", as_version=4)
     assert "no successful run" in page.cells[0].source and "broken on purpose" in str(page.cells)
     threads = max(1, (os.cpu_count() or 1) // 2)
     assert f"threads {threads}" in str(nbformat.read(out / "fine.ipynb", as_version=4).cells)
-    assert not list(out.glob(".*"))
+    assert not list(out.rglob(".*"))
 
 
 def test_interrupted_run_leaves_the_previous_copy_intact(project, monkeypatch, capsys):
     import papermill
 
     out = out_of(project)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def interrupted(source, output, **kwargs):
         Path(output).write_text("half-written")
@@ -237,19 +305,33 @@ def test_interrupted_run_leaves_the_previous_copy_intact(project, monkeypatch, c
     monkeypatch.setattr(papermill, "execute_notebook", interrupted)
     assert runner.main(["run", "tiny", "--force", "--root", str(project)]) == 130
     assert "interrupted" in capsys.readouterr().err
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_pages_list_chapters_claims_and_status(project):
+def test_pages_list_chapters_claims_checks_and_status(project):
     shutil.copy(FIXTURES / "broken.ipynb", project / "book" / "later.ipynb")
     report.write_pages(project, out_of(project))
     scorecard = (out_of(project) / "scorecard.md").read_text()
-    assert "| {doc}`tiny` | 1 | 0 | 0 | 1 |" in scorecard and "| `later` | not run |" in scorecard
-    assert "## tiny\n\nChapter page: {doc}`tiny`." in scorecard and "<tr><td>tiny-value</td>" in scorecard
+    assert "| {doc}`tiny` | 0, 1 | 0 | 0 | 1 | 1 | 1 | 0 |" in scorecard  # paper claims, then checks
+    assert "| `later` | not run |" in scorecard
+    assert "## tiny\n\nChapter page: {doc}`tiny`." in scorecard and "<code>tiny-value</code>" in scorecard
+    assert "```{figure} scorecard-tiny.png" in scorecard and (out_of(project) / "scorecard-tiny.png").exists()
+    assert "Checks of our own code" in scorecard and "tiny-nonneg" in scorecard
     status = (out_of(project) / "status.md").read_text()
     key = runner.read_report(out_of(project))["tiny"]["cache_key"][:12]
-    assert "| {doc}`tiny` | ok | quick | 0 |" in status and f"| {key} |" in status
+    assert "| {doc}`tiny` | ok | quick | 0, 1 |" in status and f"| {key} |" in status
+    assert "CPU cores" in status  # the machine of the run of record
+    times = (out_of(project) / "run_times.md").read_text()
+    assert "| {doc}`tiny` | `quick` | 0, 1 |" in times and "| `later` | `—` | — | not run |" in times
     assert "| `later` | not run |" in status
+
+
+def test_band_positions_put_the_edges_at_zero_and_one():
+    from optdyn.plotting import band_position
+
+    assert band_position(0.95, 0.9, 1.1) == pytest.approx(0.25)
+    assert band_position(2.0, 2.0, None) == 0 and band_position(3.0, 2.0, None) == 0.5
+    assert band_position(0.5, None, 0.5) == 1 and band_position(0.25, None, 0.5) == 0.5
 
 
 def test_command_line(project):
@@ -272,7 +354,7 @@ def test_build_renders_the_book_with_scorecard(project, capfd):
     (project / "_toc.yml").write_text(toc)
     assert runner.main(["build", "--root", str(project)]) == 1  # the broken chapter fails the build
     printed = capfd.readouterr()
-    assert "tiny: cached" in printed.out and "book build failed" not in printed.err
+    assert "tiny seed 0: cached" in printed.out and "book build failed" not in printed.err
     html = project / "_build" / "html" / "book" / "_executed"
     scorecard = (html / "scorecard.html").read_text()
     assert "tiny-value" in scorecard and "replicated" in scorecard and "not run" in scorecard
@@ -284,6 +366,8 @@ def test_executed_copy_says_how_to_reproduce_it(project):
     nb = nbformat.read(out_of(project) / "tiny.ipynb", as_version=4)
     box = nb.cells[1]
     assert box.metadata["tags"] == [runner.REPRODUCE_TAG]
-    assert "`optdyn run tiny --profile quick --seed 0`" in box.source
-    wall = runner.read_report(out_of(project))["tiny"]["wall_s"]
-    assert f"in {wall:.0f} s" in box.source and "{download}`source notebook <../tiny.ipynb>`" in box.source
+    assert "`optdyn run tiny --profile quick --seeds 0,1`" in box.source
+    wall = runner.read_report(out_of(project))["tiny"]["runs"]["1"]["wall_s"]
+    assert (
+        f"seed 1 {wall:.0f} s" in box.source and "{download}`source notebook <../tiny.ipynb>`" in box.source
+    )

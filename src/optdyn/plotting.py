@@ -72,3 +72,55 @@ def _significant(frame: pd.DataFrame, digits: int, missing: str) -> dict:
         return missing if pd.isna(x) else f"{x:.{digits}g}"
 
     return {c: fmt for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
+
+
+_VERDICT_COLOURS = {"replicated": "#1b7837", "not replicated": "#b2182b", "inconclusive": "#8c6d1f"}
+
+
+def band_position(x: float, lo: float | None, hi: float | None) -> float:
+    """Where ``x`` lies relative to a band, on an axis where the band's edges sit at 0 and 1.
+
+    Two-sided band [lo, hi]: (x − lo)/(hi − lo). One-sided band ``≥ lo``: (x − lo)/s, so the edge is at 0
+    and the band runs to the right; ``≤ hi``: 1 + (x − hi)/s, edge at 1, band to the left; s = |edge| (1 if
+    the edge is 0).
+    """
+    if lo is not None and hi is not None:
+        return (x - lo) / (hi - lo) if hi > lo else (0.5 if x == lo else (x - lo) / abs(lo or 1) + 0.5)
+    if lo is not None:
+        return (x - lo) / (abs(lo) or 1.0)
+    if hi is not None:
+        return 1 + (x - hi) / (abs(hi) or 1.0)
+    return 0.5
+
+
+def interval_vs_band(claims: list[dict], title: str = "") -> Figure:
+    """One row per paper claim: the band shaded, the estimate and its 90 % interval over seeds drawn on the
+    band's own scale (:func:`band_position`: edges at 0 and 1), coloured by verdict. Points beyond the
+    axis are clipped to its edge with an arrow."""
+    lim = (-1.5, 2.5)
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(claims) + 1.5))
+    for row, c in enumerate(claims):
+        lo, hi = c["band"]["lo"], c["band"]["hi"]
+        left = 0 if lo is not None else lim[0]
+        right = 1 if hi is not None else lim[1]
+        ax.barh(row, right - left, left=left, height=0.6, color="#d9ead3", edgecolor="none")
+        finite = [v for v in c["values"] if v is not None]
+        colour = _VERDICT_COLOURS[c["verdict"]]
+        if c.get("interval"):
+            a, b = (band_position(v, lo, hi) for v in c["interval"])
+            ax.plot([max(a, lim[0]), min(b, lim[1])], [row, row], color=colour, lw=2.5)
+        if finite:
+            point = band_position(c["estimate"] if c.get("estimate") is not None else finite[0], lo, hi)
+            marker = ">" if point > lim[1] else "<" if point < lim[0] else "o"
+            ax.plot(min(max(point, lim[0]), lim[1]), row, marker=marker, color=colour, ms=6)
+    ax.set_yticks(range(len(claims)), [c["id"] for c in claims], fontsize=8)
+    ax.set_ylim(len(claims) - 0.5, -0.5)
+    ax.set_xlim(*lim)
+    ax.set_xticks([0, 1], ["band edge", "band edge"], fontsize=8)
+    ax.set_xlabel("estimate and 90 % interval, on each claim's band scale (band shaded)", fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=2.5, label=v) for v, c in _VERDICT_COLOURS.items()]
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

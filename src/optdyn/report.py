@@ -1,31 +1,28 @@
 """The book's generated pages: the replication scorecard and the run status.
 
-Both are MyST markdown written beside the executed chapters (``book/_executed/``), from the claims
-files and ``report.json`` that the runner writes. Claim tables are raw HTML (everything escaped), so no
-text of a claim can turn into markup that warns under ``-W -n``.
+Both are MyST markdown written beside the executed chapters (``book/_executed/``), from the aggregated
+claims files and ``report.json`` that the runner writes. Claim tables are raw HTML (everything escaped),
+so no text of a claim can turn into markup that warns under ``-W -n``. Paper claims and checks are
+counted apart; only paper claims count as replications.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
-from .claims import VERDICTS, Claim, ClaimSet, load
-
-_COLOURS = {"replicated": "#1b7837", "not replicated": "#b2182b", "inconclusive": "#8c6d1f"}
-_COLUMNS = ("id", "statement", "paper", "measured", "rule", "verdict", "reason")
+from .claims import CHECK_VERDICTS, INTERVAL_METHOD, VERDICTS, counts, load, summary_tables_html
 
 
-def claim_sets(names: list[str], out: Path) -> dict[str, ClaimSet | None]:
-    """Chapter → its claims from ``<out>/<chapter>.claims.json``, or None if missing or unreadable."""
-    sets: dict[str, ClaimSet | None] = {}
+def claim_summaries(names: list[str], out: Path) -> dict[str, dict | None]:
+    """Chapter → its aggregated ``<out>/<chapter>.claims.json``, or None if missing or unreadable."""
+    found: dict[str, dict | None] = {}
     for name in names:
         try:
-            sets[name] = load(out / f"{name}.claims.json")
+            found[name] = load(out / f"{name}.claims.json")
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            sets[name] = None
-    return sets
+            found[name] = None
+    return found
 
 
 def _md(value: object) -> str:
@@ -38,86 +35,124 @@ def _link(name: str, out: Path) -> str:
     return f"{{doc}}`{name}`" if (out / f"{name}.ipynb").exists() else f"`{name}`"
 
 
-def _measured(claim: Claim) -> str:
-    text = "n/a" if claim.measured is None else f"{claim.measured:.4g}"
-    if claim.detail:
-        text += f"<br><small>{html.escape(claim.detail)}</small>"
-    return text
+_HEAD = ("chapter", "seeds", *VERDICTS, "paper claims", "checks hold", "checks fail")
 
 
-def claims_table(claims: list[Claim]) -> str:
-    """One raw-HTML table row per claim: id, statement, paper, measured, rule, verdict, reason (the
-    chapter is the section the table sits in)."""
-    rows = ['<table class="optdyn-scorecard"><thead><tr>']
-    rows.append("".join(f"<th>{c}</th>" for c in _COLUMNS) + "</tr></thead><tbody>")
-    for c in claims:
-        plain = [c.id, c.statement, c.paper]
-        cells = [html.escape(str(x)) for x in plain] + [_measured(c), html.escape(c.rule)]
-        colour = _COLOURS.get(c.verdict, "inherit")
-        cells += [f'<b style="color:{colour}">{html.escape(c.verdict)}</b>', html.escape(c.reason)]
-        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
-    rows.append("</tbody></table>")
-    return "\n".join(rows)
+def _counts_row(label: str, seeds: str, c: dict[str, int]) -> str:
+    cells = [str(c[v]) for v in VERDICTS] + [str(sum(c[v] for v in VERDICTS))]
+    cells += [str(c[v]) for v in CHECK_VERDICTS]
+    return f"| {label} | {seeds} | " + " | ".join(cells) + " |"
 
 
-def _counts(claim_set: ClaimSet) -> dict[str, int]:
-    return {v: sum(c.verdict == v for c in claim_set.claims) for v in VERDICTS}
-
-
-def _counts_row(label: str, counts: dict[str, int]) -> str:
-    return f"| {label} | " + " | ".join(str(counts[v]) for v in VERDICTS) + f" | {sum(counts.values())} |"
-
-
-def scorecard_markdown(sets: dict[str, ClaimSet | None], out: Path, report: dict | None = None) -> str:
-    """The scorecard page: verdict counts for the book and per chapter, then every claim."""
+def scorecard_markdown(summaries: dict[str, dict | None], out: Path, report: dict | None = None) -> str:
+    """The scorecard page: counts for the book and per chapter, then each chapter's verdicts with their
+    intervals and a picture of interval against band."""
     report = report or {}
-    total = dict.fromkeys(VERDICTS, 0)
-    summary = []
-    for name, claim_set in sets.items():
-        if claim_set is None:
-            summary.append(f"| {_link(name, out)} | not run |" + " |" * len(VERDICTS))
+    total = dict.fromkeys((*VERDICTS, *CHECK_VERDICTS), 0)
+    rows = []
+    for name, summary in summaries.items():
+        if summary is None:
+            rows.append(f"| {_link(name, out)} | not run |" + " |" * (len(_HEAD) - 2))
             continue
-        counts = _counts(claim_set)
-        total = {v: total[v] + counts[v] for v in VERDICTS}
-        summary.append(_counts_row(_link(name, out), counts))
+        c = counts(summary)
+        total = {k: total[k] + c[k] for k in total}
+        rows.append(_counts_row(_link(name, out), ", ".join(map(str, summary["seeds"])), c))
     lines = [
         "# Replication scorecard",
         "",
-        "Every claim of every chapter, as measured by the chapter's last successful run: the paper's value,",
-        "ours, the rule that compares them, and the verdict it computes.",
+        "Every paper claim of every chapter, as measured by the chapter's last successful runs. Each seed",
+        "is a separate execution of the chapter; the estimate is the mean over seeds with its interval",
+        f"({INTERVAL_METHOD}). A claim is *replicated* when the interval lies inside its band, *not",
+        "replicated* when it lies outside, and *inconclusive* when it straddles an edge, when too few seeds",
+        "gave a finite value, or when its premise is not replicated. Bands were fixed before the runs and",
+        "never depend on the measured spread; a band changed after looking says so in its row.",
+        "*Checks* are identities and sanity properties of our own code: they are listed apart and never",
+        "counted as replications.",
         "",
-        "| chapter | " + " | ".join(VERDICTS) + " | claims |",
-        "|---|" + "---:|" * (len(VERDICTS) + 1),
-        _counts_row("**whole book**", total),
-        *summary,
+        "| " + " | ".join(_HEAD) + " |",
+        "|---|---|" + "---:|" * (len(_HEAD) - 2),
+        _counts_row("**whole book**", "", total),
+        *rows,
         "",
     ]
-    for name, claim_set in sets.items():
+    for name, summary in summaries.items():
         lines += [f"## {_md(_title(name, out))}", "", f"Chapter page: {_link(name, out)}.", ""]
-        lines += _chapter_section(name, claim_set, report.get(name, {}))
+        lines += _chapter_section(name, summary, report.get(name, {}), out)
     return "\n".join(lines)
 
 
-def _chapter_section(name: str, claim_set: ClaimSet | None, entry: dict) -> list[str]:
-    if claim_set is None:
+def _chapter_section(name: str, summary: dict | None, entry: dict, out: Path) -> list[str]:
+    if summary is None:
         return ["Not run: this chapter has no claims file yet.", ""]
-    counts = _counts(claim_set)
-    lines = [", ".join(f"{counts[v]} {v}" for v in VERDICTS) + ".", ""]
+    c = counts(summary)
+    lines = [
+        f"Seeds {', '.join(map(str, summary['seeds']))} (profile `{summary['profile']}`): paper claims "
+        + ", ".join(f"{c[v]} {v}" for v in VERDICTS)
+        + f"; checks {c['holds']} hold, {c['fails']} fail.",
+        "",
+    ]
     if entry.get("status") == "failed":
-        last = entry.get("last_success", "an earlier run")
-        lines += [f"The latest run failed; these claims are from the last successful run ({_md(last)}).", ""]
-    return lines + [claims_table(claim_set.claims), ""]
+        lines += [
+            f"The latest run failed (`{_md(entry.get('error', ''))}`); the verdicts use the last good runs.",
+            "",
+        ]
+    figure = _interval_figure(name, summary, out)
+    if figure:
+        lines += [
+            f"```{{figure}} {figure}",
+            f":alt: Estimate and 90 % interval of each paper claim of {name} against its band",
+            f":name: scorecard-{name}",
+            "",
+            "Each row is a paper claim: the shaded bar is its band, on the claim's own scale (band edges at",
+            "the ticks), the line its 90 % interval over seeds, the dot the estimate, coloured by verdict.",
+            "```",
+            "",
+        ]
+    return lines + [summary_tables_html(summary), ""]
+
+
+def _interval_figure(name: str, summary: dict, out: Path) -> str | None:
+    """Write ``scorecard-<name>.png`` (interval against band, one row per paper claim); its file name."""
+    if not summary["claims"]:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plotting import interval_vs_band
+
+    fig = interval_vs_band(summary["claims"])
+    path = out / f"scorecard-{name}.png"
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    if path.exists() and path.read_bytes() == tmp.read_bytes():
+        tmp.unlink()
+    else:
+        tmp.replace(path)
+    return path.name
 
 
 def status_markdown(report: dict, names: list[str], out: Path) -> str:
     """The status page: one row per chapter with what the runner recorded, then the errors."""
-    head = ["chapter", "status", "profile", "seed", "wall time (s)", "cache key", "date", "Python", "torch"]
+    head = [
+        "chapter",
+        "status",
+        "profile",
+        "seeds",
+        "wall time per seed (s)",
+        "cache key",
+        "date",
+        "Python",
+        "torch",
+    ]
     lines = [
         "# Run status",
         "",
-        "What the runner (`optdyn run`) recorded for each chapter's latest run, from",
-        "`book/_executed/report.json`. *cached* means the chapter, its parameters, the `optdyn` package,",
-        "the requirements and the Python and torch versions were unchanged, so the earlier run was kept.",
+        "What the runner (`optdyn run`) recorded for each chapter's runs of record, from",
+        "`book/_executed/report.json`. A rebuild that finds a run current (same chapter, parameters,",
+        "`optdyn` package, requirements, Python and torch) keeps it and leaves this page as it was.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -125,15 +160,49 @@ def status_markdown(report: dict, names: list[str], out: Path) -> str:
     errors = []
     for name in names:
         e = report.get(name, {})
+        runs = e.get("runs", {})
+        walls = ", ".join(str(runs[s].get("wall_s", "")) for s in map(str, e.get("seeds", [])) if s in runs)
         key = str(e.get("cache_key", ""))[:12]
-        cells = [e.get("status", "not run"), e.get("profile", ""), e.get("seed", ""), e.get("wall_s", "")]
-        cells += [key, e.get("date", ""), e.get("python", ""), e.get("torch", "")]
+        seeds = ", ".join(map(str, e.get("seeds", [])))
+        cells = [e.get("status", "not run"), e.get("profile", ""), seeds, walls]
+        cells += [e.get("date", ""), e.get("commit", ""), e.get("machine", "")]
+        cells += [key, e.get("python", ""), e.get("torch", "")]
         lines.append(f"| {_link(name, out)} | " + " | ".join(_md(c) for c in cells) + " |")
         if e.get("error"):
             look = Path(str(e.get("look", ""))).name
             errors.append(f"- `{name}`: `{_md(e['error'])}`" + (f" (see `{_md(look)}`)" if look else ""))
     if errors:
         lines += ["", "## Failures", "", *errors]
+    return "\n".join(lines) + "\n"
+
+
+def _reading_minutes(path: Path, words_per_minute: int = 200) -> float | None:
+    """Reading time of a chapter's prose: words of its markdown cells over ``words_per_minute``."""
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "markdown"]
+    text = " ".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells)
+    return len(text.split()) / words_per_minute
+
+
+def run_times_markdown(report: dict, names: list[str], out: Path) -> str:
+    """A table for the course page, measured, not typed: per chapter the profile and seeds of its runs of
+    record, the wall time per seed, their total, and the reading time of its prose (200 words/min)."""
+    head = ["chapter", "profile", "seeds", "wall time per seed", "all seeds", "reading time"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|---:|---:|---:|"]
+    for name in names:
+        e = report.get(name, {})
+        runs = [e.get("runs", {}).get(str(s), {}) for s in e.get("seeds", [])]
+        walls = [r["wall_s"] for r in runs if isinstance(r.get("wall_s"), int | float)]
+        mean = f"{sum(walls) / len(walls) / 60:.1f} min" if walls else "not run"
+        total = f"{sum(walls) / 60:.1f} min" if walls else "—"
+        minutes = _reading_minutes(out / f"{name}.ipynb")
+        reading = f"{minutes:.0f} min" if minutes is not None else "—"
+        seeds = ", ".join(map(str, e.get("seeds", []))) or "—"
+        cells = [_link(name, out), f"`{e.get('profile', '—')}`", seeds, mean, total, reading]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -171,8 +240,9 @@ def write_pages(root: Path, out: Path) -> None:
     report = read_report(out)
     out.mkdir(parents=True, exist_ok=True)
     pages = {
-        "scorecard.md": scorecard_markdown(claim_sets(names, out), out, report),
+        "scorecard.md": scorecard_markdown(claim_summaries(names, out), out, report),
         "status.md": status_markdown(report, names, out),
+        "run_times.md": run_times_markdown(report, names, out),
     }
     for page, text in pages.items():  # unchanged pages keep their mtime: Sphinx need not re-read them
         path = out / page

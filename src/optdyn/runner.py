@@ -30,6 +30,7 @@ import sys
 import time
 import tokenize
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -37,12 +38,14 @@ from pathlib import Path
 
 import nbformat
 
-from .claims import MIME_TYPE
+from .claims import MIME_TYPE, ClaimSet, aggregate, counts, summary_tables_html
 
 #: The installed ``optdyn`` package, which the chapters' kernels import; its files are in the cache key.
 PACKAGE_DIR = Path(__file__).resolve().parent
 FAILURE_TAG = "optdyn-failure"
 REPRODUCE_TAG = "optdyn-reproduce"
+CLAIMS_TAG = "optdyn-claims"
+ACROSS_TAG = "optdyn-across-seeds"
 _TMP_PREFIX = ".running-"
 
 
@@ -215,6 +218,88 @@ def resolve(root: Path, names: list[str], overrides: dict[str, str]) -> dict[str
     return plans
 
 
+# -------------------------------------------------------------------------------------------- seeds
+
+#: At most this many seeds in one request.
+MAX_SEEDS = 100
+_SEED_ITEM = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-2`` → [0, 1, 2]; ``0,3,7`` → [0, 3, 7]; ranges and lists mix (``0-2,5``); raises ParameterError."""
+    seeds: list[int] = []
+    for item in text.split(","):
+        m = _SEED_ITEM.match(item.strip())
+        if not m:
+            raise ParameterError(f"--seeds {text!r}: expected seeds like 0-2 or 0,3,7")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise ParameterError(f"--seeds {text!r}: range {lo}-{hi} is empty")
+        if hi - lo + 1 + len(seeds) > MAX_SEEDS:
+            raise ParameterError(f"--seeds {text!r}: more than {MAX_SEEDS} seeds")
+        seeds += [s for s in range(lo, hi + 1) if s not in seeds]
+    return seeds
+
+
+def seeds_text(seeds: list[int]) -> str:
+    """The shortest ``--seeds`` form: ``0-2`` for consecutive seeds, else ``0,3,7``."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def declared_seeds(notebook: Path, profile: object) -> list[int]:
+    """The seeds a chapter declares for ``profile`` (notebook metadata ``optdyn.seeds``), else [0]."""
+    nb = nbformat.read(notebook, as_version=4)
+    declared = nb.metadata.get("optdyn", {}).get("seeds", {}).get(str(profile))
+    if not (isinstance(declared, list) and declared and all(isinstance(x, int) for x in declared)):
+        return [0]
+    return list(dict.fromkeys(declared))
+
+
+@dataclass(frozen=True)
+class Task:
+    """One execution: a chapter at one seed, with its resolved parameters and cache key."""
+
+    chapter: str
+    seed: int
+    params: dict
+    key: str
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.chapter}.seed{self.seed}"
+
+
+def plan(
+    root: Path, names: list[str], overrides: dict[str, str], seeds: list[int] | None = None
+) -> dict[str, list[Task]]:
+    """Chapter → its tasks, one per seed; raises ParameterError before anything runs.
+
+    The seeds are ``seeds`` if given, else the one of ``-p seed=``/``--seed`` if given, else those the
+    chapter declares for its profile.
+    """
+    if seeds is not None and "seed" in overrides:
+        raise ParameterError("give either --seeds or --seed (or -p seed=), not both")
+    plans = resolve(root, names, overrides)
+    known = chapters(root)
+    tasks = {}
+    for name, params in plans.items():
+        if seeds is not None:
+            chosen = seeds
+        elif "seed" in overrides:
+            chosen = [params["seed"]]
+        else:
+            chosen = declared_seeds(known[name], params.get("profile"))
+        declared = declared_parameters(known[name])
+        runs = []
+        for seed in chosen:
+            p = params | {"seed": declared["seed"].check(seed) if "seed" in declared else seed}
+            runs.append(Task(name, seed, p, cache_key(known[name], p, root)))
+        tasks[name] = runs
+    return tasks
+
+
 # -------------------------------------------------------------------------------------------- cache
 
 
@@ -228,6 +313,19 @@ def versions() -> dict[str, str]:
             return "absent"
 
     return {"python": platform.python_version(), "torch": version("torch"), "optdyn": version("optdyn")}
+
+
+def provenance(root: Path) -> dict[str, str]:
+    """The code's commit (``git describe --always --dirty``, "unknown" outside a git checkout) and the
+    machine (architecture and core count)."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        commit = described.stdout.strip() if described.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"commit": commit or "unknown", "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
 
 
 def cache_key(source: Path, params: dict, root: Path, package_dir: Path | None = None) -> str:
@@ -263,18 +361,18 @@ def read_report(out: Path) -> dict:
     return {k: v for k, v in report.items() if isinstance(v, dict)}
 
 
-def is_current(out: Path, name: str, key: str, report: dict) -> bool:
+def is_current(out: Path, task: Task, report: dict) -> bool:
     """A cache hit: same key and a good status in the report, a readable executed copy and claims."""
-    entry = report.get(name, {})
-    if entry.get("cache_key") != key or entry.get("status") not in ("ok", "cached"):
+    entry = report.get(task.chapter, {}).get("runs", {}).get(str(task.seed), {})
+    if entry.get("cache_key") != task.key or entry.get("status") not in ("ok", "cached"):
         return False
     try:
-        nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        nb = nbformat.read(seed_dir(out) / f"{task.run_name}.ipynb", as_version=4)
         nbformat.validate(nb)
-        claims = json.loads((out / f"{name}.claims.json").read_text())
+        ClaimSet.from_dict(json.loads((seed_dir(out) / f"{task.run_name}.claims.json").read_text()))
     except Exception:
         return False
-    return isinstance(claims, dict) and isinstance(claims.get("claims"), list)
+    return True
 
 
 # ---------------------------------------------------------------------------------------- execution
@@ -339,8 +437,13 @@ def _clean_stale(out: Path, name: str) -> None:
             pass
 
 
-def execute(source: Path, out: Path, name: str, params: dict, key: str, threads: int | None = None) -> dict:
-    """Execute one chapter with papermill and return its report entry.
+def seed_dir(out: Path) -> Path:
+    """Where the executions of single seeds live: ``<out>/seeds/<chapter>.seed<N>.ipynb`` and claims."""
+    return out / "seeds"
+
+
+def execute(source: Path, out: Path, task: Task, threads: int | None = None) -> dict:
+    """Execute one chapter at one seed with papermill into :func:`seed_dir` and return its report entry.
 
     A failure (any exception) is recorded in the entry, never raised; KeyboardInterrupt is raised after
     the temporary file is removed, and the previous executed copy stays as it was.
@@ -349,13 +452,16 @@ def execute(source: Path, out: Path, name: str, params: dict, key: str, threads:
 
     if threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
-    out.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out, name)
-    tmp = out / f".{name}{_TMP_PREFIX}{os.getpid()}.ipynb"
-    entry = {"profile": params.get("profile"), "seed": params.get("seed"), "parameters": params}
-    entry |= {"cache_key": key, "date": _now(), **versions()}
+    where = seed_dir(out)
+    where.mkdir(parents=True, exist_ok=True)
+    name = task.run_name
+    _clean_stale(where, name)
+    tmp = where / f".{name}{_TMP_PREFIX}{os.getpid()}.ipynb"
+    params = task.params
+    entry = {"profile": params.get("profile"), "seed": task.seed, "parameters": params}
+    entry |= {"cache_key": task.key, "date": _now(), **versions()}
     start = time.monotonic()
-    print(f"{name}: running (profile {entry['profile']}, seed {entry['seed']})", flush=True)
+    print(f"{task.chapter}: running seed {task.seed} (profile {entry['profile']})", flush=True)
     try:
         papermill.execute_notebook(
             str(source),
@@ -363,14 +469,14 @@ def execute(source: Path, out: Path, name: str, params: dict, key: str, threads:
             parameters=params,
             kernel_name="python3",
             cwd=str(source.parent),
-            progress_bar=True,
+            progress_bar=False,
         )
         entry["wall_s"] = round(time.monotonic() - start, 2)
-        _publish(out, name, tmp, entry, _reproduce_cell(source, out, name, entry))
+        _publish(where, name, tmp, entry)
     except Exception as error:  # a failed chapter is reported; the other chapters go on
         entry |= {"status": "failed", "error": _one_line(error), "wall_s": round(time.monotonic() - start, 2)}
         try:
-            entry["look"] = str(_keep_failure(source, out, name, tmp, entry))
+            entry["look"] = str(_keep_failure(source, where, name, tmp, entry))
         except Exception as also:  # e.g. a full disk: still report, still run the other chapters
             entry["look"] = f"nowhere: saving the failed copy failed too ({_one_line(also)})"
     finally:
@@ -378,29 +484,34 @@ def execute(source: Path, out: Path, name: str, params: dict, key: str, threads:
     return entry
 
 
-def _reproduce_cell(source: Path, out: Path, name: str, entry: dict) -> nbformat.NotebookNode:
-    """A box under the chapter's title: the command that reproduces this page, this run's wall time and
-    machine, and a link to the source notebook (no outputs)."""
+def _reproduce_cell(source: Path, out: Path, name: str, runs: list[dict]) -> nbformat.NotebookNode:
+    """A box under the chapter's title: the command that reproduces this page (every seed), the wall time
+    of each seed's run and the machine, and a link to the source notebook (no outputs)."""
+    first = runs[0]
     defaults = {k: d.default for k, d in declared_parameters(source).items()}
     extra = "".join(
         " -p " + shlex.quote(f"{k}={_literal(v)}")
-        for k, v in entry["parameters"].items()
+        for k, v in first["parameters"].items()
         if k not in ("profile", "seed") and v != defaults.get(k)
     )
-    command = f"optdyn run {name} --profile {entry['profile']} --seed {entry['seed']}{extra}"
-    machine = f"{os.cpu_count()} CPU cores, Python {entry['python']}, torch {entry['torch']}"
+    seeds = [r["seed"] for r in runs]
+    which = f"--seed {seeds[0]}" if len(seeds) == 1 else f"--seeds {seeds_text(seeds)}"
+    command = f"optdyn run {name} --profile {first['profile']} {which}{extra}"
+    machine = f"{os.cpu_count()} CPU cores, Python {first['python']}, torch {first['torch']}"
+    walls = ", ".join(f"seed {r['seed']} {r.get('wall_s', 0):.0f} s" for r in runs)
     relative = Path(os.path.relpath(source, out)).as_posix()
     lines = [
         "```{admonition} Reproduce this chapter",
         ":class: tip",
         f"`{command}`",
         "",
-        f"This page: profile `{entry['profile']}`, seed {entry['seed']}, executed {entry['date'][:10]} "
-        f"in {entry['wall_s']:.0f} s ({machine}).",
+        f"This page: profile `{first['profile']}`, seed {seeds[0]}'s figures; the verdicts use "
+        f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))}, each a separate execution "
+        f"({walls}; executed {first['date'][:10]} on {machine}).",
         f"Download the {{download}}`source notebook <{relative}>` (no outputs); the download button at the "
         "top of the page gives this executed copy, and the launch button opens it in Colab or Binder.",
+        "```",
     ]
-    lines.append("```")
     return nbformat.v4.new_markdown_cell("\n".join(lines), metadata={"tags": [REPRODUCE_TAG]})
 
 
@@ -409,18 +520,25 @@ def _literal(value: object) -> str:
     return value if isinstance(value, str) and re.fullmatch(r"[\w.\-]+", value) else repr(value)
 
 
-def _publish(out: Path, name: str, tmp: Path, entry: dict, reproduce: nbformat.NotebookNode) -> None:
-    """Move a successful execution into place: claims JSON, then the executed copy, both atomically."""
+def _publish(where: Path, name: str, tmp: Path, entry: dict) -> None:
+    """Move a successful execution into place: its claims JSON, then the executed copy, both atomically."""
     nb = nbformat.read(tmp, as_version=4)
-    nb.cells.insert(1, reproduce)
     found = claims_from(nb)
-    if not isinstance(found, dict) or not isinstance(found.get("claims"), list):
-        raise RuntimeError(f"the chapter displayed no claims ({MIME_TYPE}) in its outputs")
-    nb.metadata["optdyn"] = {k: entry[k] for k in ("date", "profile", "seed", "cache_key")} | {"status": "ok"}
+    try:
+        ClaimSet.from_dict(found)
+    except Exception:
+        raise RuntimeError(f"the chapter displayed no claims ({MIME_TYPE}) in its outputs") from None
+    for cell in nb.cells:
+        if any(MIME_TYPE in o.get("data", {}) for o in cell.get("outputs", [])):
+            cell.metadata["tags"] = [*cell.metadata.get("tags", []), CLAIMS_TAG]
+    nb.metadata["optdyn"] = nb.metadata.get("optdyn", {}) | {
+        k: entry[k] for k in ("date", "profile", "seed", "cache_key")
+    }
+    nb.metadata["optdyn"]["status"] = "ok"
     strip_claims(nb)
-    _write_atomic(out / f"{name}.claims.json", json.dumps(found, indent=2, sort_keys=True) + "\n")
-    _write_atomic(out / f"{name}.ipynb", nbformat.writes(nb))
-    (out / f"{name}.failed.ipynb").unlink(missing_ok=True)
+    _write_atomic(where / f"{name}.claims.json", json.dumps(found, indent=2, sort_keys=True) + "\n")
+    _write_atomic(where / f"{name}.ipynb", nbformat.writes(nb))
+    (where / f"{name}.failed.ipynb").unlink(missing_ok=True)
     entry |= {"status": "ok", "last_success": entry["date"]}
 
 
@@ -450,7 +568,7 @@ def _with_failure_cell(nb: nbformat.NotebookNode, cell: nbformat.NotebookNode) -
     return nbformat.writes(nb)
 
 
-def _keep_failure(source: Path, out: Path, name: str, tmp: Path, entry: dict) -> Path:
+def _keep_failure(source: Path, where: Path, name: str, tmp: Path, entry: dict) -> Path:
     """Record a failed execution without losing the last good copy; return where to look."""
     try:
         failed = nbformat.read(tmp, as_version=4)
@@ -458,28 +576,145 @@ def _keep_failure(source: Path, out: Path, name: str, tmp: Path, entry: dict) ->
         failed = nbformat.read(source, as_version=4)
     failed.metadata["optdyn"] = {"status": "failed", "date": entry["date"], "error": entry["error"]}
     strip_claims(failed)
-    good_path = out / f"{name}.ipynb"
+    good_path = where / f"{name}.ipynb"
     good = _good_copy(good_path)
     if good is None:
         _write_atomic(good_path, _with_failure_cell(failed, _failure_cell(entry, None)))
         return good_path
     last = good.metadata["optdyn"].get("date") or "unknown date"
     entry["last_success"] = last
-    failed_path = out / f"{name}.failed.ipynb"
+    failed_path = where / f"{name}.failed.ipynb"
     _write_atomic(failed_path, nbformat.writes(failed))
     _write_atomic(good_path, _with_failure_cell(good, _failure_cell(entry, last)))
     return failed_path
 
 
+# ------------------------------------------------------------------------------------ chapter pages
+
+
+def _seed_claims(out: Path, tasks: list[Task]) -> list[ClaimSet]:
+    """The claims of every seed that has a good run (the last good one where the latest failed)."""
+    found = []
+    for task in tasks:
+        try:
+            data = json.loads((seed_dir(out) / f"{task.run_name}.claims.json").read_text())
+            found.append(ClaimSet.from_dict(data))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def _across_seeds_cell(summary: dict, missing: list[int], failed: list[int]) -> nbformat.NotebookNode:
+    lost = ""
+    if failed:
+        lost += f" The latest run of seed(s) {', '.join(map(str, failed))} failed (see the status page)."
+    if missing:
+        lost += f" Seed(s) {', '.join(map(str, missing))} have no successful run and are left out below."
+    text = (
+        "**Verdicts across seeds.** The table above is one seed; the verdicts below come from all seeds, "
+        "run as separate executions of this chapter: *replicated* when the interval lies inside the band, "
+        "*not replicated* when it lies outside, *inconclusive* when it straddles an edge, when too few "
+        f"seeds gave a finite value, or when the claim's premise is not replicated.{lost}\n\n"
+        + summary_tables_html(summary)
+    )
+    return nbformat.v4.new_markdown_cell(text, metadata={"tags": [ACROSS_TAG]})
+
+
+def assemble(source: Path, out: Path, name: str, tasks: list[Task], entries: dict[int, dict]) -> dict | None:
+    """The chapter's page and verdicts from its seeds' executions.
+
+    Writes ``<out>/<name>.ipynb`` (the first seed's executed copy with the chapter's Reproduce box and the
+    "across seeds" table under its claims) and ``<out>/<name>.claims.json`` (:func:`claims.aggregate`),
+    each only when it changed. Returns the summary, or None when no seed has a good run.
+    """
+    runs = _seed_claims(out, tasks)
+    first = seed_dir(out) / f"{tasks[0].run_name}.ipynb"
+    try:
+        page = nbformat.read(first, as_version=4)
+    except Exception:
+        return None
+    good = [entries[t.seed] for t in tasks if t.seed in entries and entries[t.seed].get("status") != "failed"]
+    box_runs = good or [entries[tasks[0].seed]]
+    cells = [c for c in page.cells if not {REPRODUCE_TAG, ACROSS_TAG} & set(c.metadata.get("tags", []))]
+    for cell in cells:  # papermill's copy of the parameters: the Reproduce box says what was injected
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    cells.insert(1, _reproduce_cell(source, out, name, box_runs))
+    summary = None
+    if runs:
+        summary = aggregate(runs)
+        missing = [t.seed for t in tasks if t.seed not in summary["seeds"]]
+        at = next(
+            (i for i, c in enumerate(cells) if CLAIMS_TAG in c.metadata.get("tags", [])), len(cells) - 1
+        )
+        failed = [t.seed for t in tasks if entries.get(t.seed, {}).get("status") == "failed"]
+        cells.insert(at + 1, _across_seeds_cell(summary, missing, failed))
+        _write_if_changed(out / f"{name}.claims.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    page.cells = cells
+    _write_if_changed(out / f"{name}.ipynb", nbformat.writes(page))
+    return summary
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    _write_atomic(path, text)
+
+
 # ------------------------------------------------------------------------------------------ running
 
 
-def _update_report(out: Path, entries: dict[str, dict]) -> None:
-    report = read_report(out) | entries
-    _write_atomic(out / "report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+@contextmanager
+def _report_lock(out: Path):
+    """An exclusive lock on ``<out>/report.json.lock`` for a read-modify-write of ``report.json``."""
+    import fcntl
+
+    with open(out / "report.json.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _summary(name: str, entry: dict) -> str:
+def _chapter_entry(tasks: list[Task], runs: dict[str, dict]) -> dict:
+    """A chapter's report entry: its runs by seed, and a summary (status, seeds, total wall time)."""
+    chosen = [runs[str(t.seed)] for t in tasks if str(t.seed) in runs]
+    first = chosen[0]
+    status = "failed" if any(r.get("status") == "failed" for r in chosen) else "ok"
+    keys = ("profile", "parameters", "cache_key", "python", "torch", "optdyn", "commit", "machine")
+    entry = {k: first.get(k) for k in keys}
+    entry |= {
+        "status": status,
+        "seeds": [t.seed for t in tasks],
+        "seed": tasks[0].seed,
+        "runs": runs,
+        "wall_s": round(sum(r.get("wall_s", 0.0) for r in chosen), 2),
+        "date": max(r.get("date", "") for r in chosen),
+    }
+    errors = [f"seed {r['seed']}: {r['error']}" for r in chosen if r.get("status") == "failed"]
+    if errors:
+        entry |= {"error": "; ".join(errors), "look": next(r["look"] for r in chosen if "look" in r)}
+    return entry
+
+
+def _record(out: Path, tasks: list[Task], entries: dict[int, dict]) -> None:
+    """Merge this chapter's run entries into ``report.json`` (under a lock; written atomically)."""
+    name = tasks[0].chapter
+    with _report_lock(out):
+        report = read_report(out)
+        runs = dict(report.get(name, {}).get("runs", {}))
+        runs |= {str(seed): entry for seed, entry in entries.items()}
+        report[name] = _chapter_entry(tasks, runs)
+        _write_atomic(out / "report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+def _summary(task: Task, entry: dict) -> str:
+    name = f"{task.chapter} seed {task.seed}"
     if entry["status"] == "failed":
         return f"{name}: FAILED in {entry['wall_s']} s: {entry['error']} (see {entry['look']})"
     return f"{name}: {entry['status']} in {entry['wall_s']} s"
@@ -492,56 +727,84 @@ def run(
     out: Path | None = None,
     jobs: int = 1,
     force: bool = False,
+    seeds: list[int] | None = None,
 ) -> int:
-    """Check, then execute the chapters that are not current; 0 if all are ok, 1 if any failed.
+    """Check, then execute every (chapter, seed) that is not current and assemble each chapter's page
+    and verdicts from its seeds; 0 if all are ok, 1 if any failed.
 
-    Raises ParameterError (before any kernel starts) for a bad chapter, parameter or option.
+    Raises ParameterError (before any kernel starts) for a bad chapter, parameter, seed or option.
     """
     if jobs < 1:
         raise ParameterError(f"--jobs must be at least 1, got {jobs}")
-    plans = resolve(root, names, overrides or {})
+    tasks = plan(root, names, overrides or {}, seeds)
     out = out or root / "book" / "_executed"
     known = chapters(root)
-    keys = {n: cache_key(known[n], p, root) for n, p in plans.items()}
     report = read_report(out)
-    todo = [n for n in plans if force or not is_current(out, n, keys[n], report)]
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (n for n in plans if n not in todo):
-        print(f"{name}: cached (key {keys[name][:12]}, run {report[name].get('date')}), not re-run")
-        _update_report(out, {name: report[name] | {"status": "cached"}})
+    todo = [t for ts in tasks.values() for t in ts if force or not is_current(out, t, report)]
+    seed_dir(out).mkdir(parents=True, exist_ok=True)
+    entries: dict[str, dict[int, dict]] = {name: {} for name in tasks}
+    for t in (t for ts in tasks.values() for t in ts if t not in todo):
+        entry = report[t.chapter]["runs"][str(t.seed)]
+        entries[t.chapter][t.seed] = entry
+        print(f"{t.chapter} seed {t.seed}: cached (key {t.key[:12]}, run {entry.get('date')}), not re-run")
+    pending = {name: sum(t in todo for t in ts) for name, ts in tasks.items()}
     failed = False
-    for name, entry in _execute_all(known, out, todo, plans, keys, jobs):
-        _update_report(out, {name: entry})
-        print(_summary(name, entry), flush=True)
+    for name in (n for n, k in pending.items() if k == 0):
+        _finish(known[name], out, tasks[name], entries[name], report_runs=False)
+    where = provenance(root)
+    for task, entry in _execute_all(known, out, todo, jobs):
+        entry |= where
+        print(_summary(task, entry), flush=True)
         failed |= entry["status"] == "failed"
+        entries[task.chapter][task.seed] = entry
+        pending[task.chapter] -= 1
+        if pending[task.chapter] == 0:
+            _finish(known[task.chapter], out, tasks[task.chapter], entries[task.chapter])
     return 1 if failed else 0
 
 
-def _execute_all(known: dict, out: Path, todo: list[str], plans: dict, keys: dict, jobs: int):
-    """Yield (chapter, entry) as chapters finish; in parallel processes when jobs > 1."""
-    if jobs == 1 or not todo:
-        for name in todo:
-            yield name, execute(known[name], out, name, plans[name], keys[name])
+def _finish(source: Path, out: Path, tasks: list[Task], entries: dict[int, dict], report_runs=True) -> None:
+    """Record the chapter's runs and assemble its page and verdicts; print the verdict counts."""
+    name = tasks[0].chapter
+    if report_runs:
+        _record(out, tasks, entries)
+    summary = assemble(source, out, name, tasks, entries)
+    if summary is not None:
+        c = counts(summary)
+        print(
+            f"{name}: seeds {seeds_text(summary['seeds'])}: paper claims {c['replicated']} replicated, "
+            f"{c['not replicated']} not replicated, {c['inconclusive']} inconclusive; "
+            f"checks {c['holds']} hold, {c['fails']} fail",
+            flush=True,
+        )
+
+
+def _execute_all(known: dict, out: Path, todo: list[Task], jobs: int):
+    """Yield (task, entry) as executions finish; in parallel processes when jobs > 1."""
+    if jobs == 1 or len(todo) <= 1:
+        for task in todo:
+            yield task, execute(known[task.chapter], out, task)
         return
-    threads = max(1, (os.cpu_count() or 1) // min(jobs, len(todo)))
-    with ProcessPoolExecutor(min(jobs, len(todo))) as pool:
-        futures: dict[Future, str] = {
-            pool.submit(execute, known[n], out, n, plans[n], keys[n], threads): n for n in todo
+    workers = min(jobs, len(todo))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers) as pool:
+        futures: dict[Future, Task] = {
+            pool.submit(execute, known[t.chapter], out, t, threads): t for t in todo
         }
         for future in as_completed(futures):
-            yield futures[future], _result(future, plans[futures[future]], keys[futures[future]])
+            yield futures[future], _result(future, futures[future])
 
 
-def _result(future: Future, params: dict, key: str) -> dict:
+def _result(future: Future, task: Task) -> dict:
     try:
         return future.result()
     except Exception as error:  # the worker process itself died
         entry = {"status": "failed", "error": _one_line(error), "wall_s": 0.0, "look": "the runner's output"}
         return entry | {
-            "profile": params.get("profile"),
-            "seed": params.get("seed"),
-            "parameters": params,
-            "cache_key": key,
+            "profile": task.params.get("profile"),
+            "seed": task.seed,
+            "parameters": task.params,
+            "cache_key": task.key,
             "date": _now(),
             **versions(),
         }
@@ -552,16 +815,23 @@ def _jupyter_book() -> str:
     return str(beside) if beside.exists() else shutil.which("jupyter-book") or "jupyter-book"
 
 
-def build(root: Path, profile: str | None = None, seed: int | None = None, jobs: int = 1) -> int:
-    """Run every chapter that is not current, write the scorecard and status pages, build the HTML.
+def build(
+    root: Path,
+    profile: str | None = None,
+    seed: int | None = None,
+    jobs: int = 1,
+    seeds: list[int] | None = None,
+) -> int:
+    """Run every (chapter, seed) that is not current, write the scorecard and status pages, build the HTML.
 
-    The book is built even when a chapter failed; the result is nonzero if either failed.
+    Each chapter runs at the seeds it declares for the profile unless ``seed``/``seeds`` is given. The
+    book is built even when a chapter failed; the result is nonzero if either failed.
     """
     from .report import write_pages
 
     overrides = {k: str(v) for k, v in {"profile": profile, "seed": seed}.items() if v is not None}
     out = root / "book" / "_executed"
-    status = run(root, list(chapters(root)), overrides, out, jobs)
+    status = run(root, list(chapters(root)), overrides, out, jobs, seeds=seeds)
     write_pages(root, out)
     command = [_jupyter_book(), "build", str(root), "-W", "-n", "--keep-going"]
     print("$ " + " ".join(command), flush=True)
@@ -582,7 +852,11 @@ def list_chapters(root: Path) -> list[dict]:
         params = {k: d.default for k, d in declared.items()}
         if isinstance(entry.get("parameters"), dict) and set(entry["parameters"]) == set(params):
             params = entry["parameters"]
-        current = is_current(out, name, cache_key(source, params, root), report)
+        seeds = entry.get("seeds") or declared_seeds(source, params.get("profile"))
+        tasks = [
+            Task(name, s, params | {"seed": s}, cache_key(source, params | {"seed": s}, root)) for s in seeds
+        ]
+        current = all(is_current(out, t, report) for t in tasks)
         profiles = declared["profile"].choices if "profile" in declared else None
         rows.append(
             {
@@ -590,7 +864,7 @@ def list_chapters(root: Path) -> list[dict]:
                 "profiles": list(profiles or []),
                 "status": entry.get("status", "not run"),
                 "profile": params.get("profile"),
-                "seed": params.get("seed"),
+                "seeds": seeds,
                 "current": current,
             }
         )
@@ -625,8 +899,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=None, help="default: <root>/_build/editions")
     for p in (r, b):
         p.add_argument("--profile", default=None)
-        p.add_argument("--seed", default=None)
-        p.add_argument("--jobs", type=int, default=1, help="chapters in parallel (default 1)")
+        p.add_argument("--seed", default=None, help="one seed (default: the seeds the chapter declares)")
+        p.add_argument("--seeds", default=None, help="several seeds, each a separate execution: 0-2 or 0,3,7")
+        p.add_argument("--jobs", type=int, default=1, help="executions in parallel (default 1)")
     return parser
 
 
@@ -648,7 +923,7 @@ def _print_list(root: Path) -> int:
         state = "current" if row["current"] else "not current"
         print(
             f"{row['chapter']}  profiles: {', '.join(row['profiles']) or '-'}  "
-            f"last run: {row['status']} (profile {row['profile']}, seed {row['seed']}), {state}"
+            f"last run: {row['status']} (profile {row['profile']}, seeds {seeds_text(row['seeds'])}), {state}"
         )
     return 0
 
@@ -688,13 +963,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.jobs < 1:
             raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
         overrides = _overrides(args)
+        seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         if args.command == "build":
-            resolve(root, list(chapters(root)), overrides)
-            return build(root, overrides.get("profile"), overrides.get("seed"), args.jobs)
+            plan(root, list(chapters(root)), overrides, seeds)
+            return build(root, overrides.get("profile"), overrides.get("seed"), args.jobs, seeds)
         names = list(chapters(root)) if args.all else args.chapters
         if not names:
             raise ParameterError("name at least one chapter, or --all")
-        return run(root, names, overrides, args.out.resolve() if args.out else None, args.jobs, args.force)
+        out = args.out.resolve() if args.out else None
+        return run(root, names, overrides, out, args.jobs, args.force, seeds)
     except ParameterError as error:
         print(f"optdyn: {error}", file=sys.stderr)
         return 2
