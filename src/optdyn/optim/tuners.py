@@ -58,6 +58,8 @@ class Tuner(Optimizer):
 
     needs_closure = True
     needs_curvature = False
+    #: Whether ``propose`` moves the weights (a line search does); ``step`` then restores w_t first.
+    moves_weights = False
 
     def __init__(
         self,
@@ -194,12 +196,16 @@ class Tuner(Optimizer):
         loss = float(loss_t)
         g = self._flat_grad()
         u = self._direction(g)
-        w = self._flat_params()
+        # w_t is kept where the weights move before the step: a line search's trials, or the central
+        # difference of a plain closure (whose ±h u moves do not come back exactly, nor at all from NaN)
+        restore = self.moves_weights or (wants and grads is None)
+        w = self._flat_params() if restore else None
         uhu = self._curvature(closure, u, grads) if wants else None
         del grads
         uu, gu = float(u @ u), float(g @ u)
         eta = self.propose(closure, loss, g, u, uhu) if math.isfinite(loss) else float("nan")
-        self._set(w)
+        if w is not None:
+            self._set(w)
         self.last = dict(lr=eta, loss=loss, gu=gu, uu=uu, dir_curvature=_ratio(uhu, uu))
         if not math.isfinite(eta) or eta < 0:
             self.stopped = f"step {self.n_steps}: proposed learning rate {eta!r} (loss {loss:.4g})"
@@ -283,6 +289,8 @@ class Armijo(Tuner):
     c_dec = 0.8, c_inc = 1.5, η_max = 1.
     ``n_evals`` counts the trial losses; ``last["accepted"]`` says whether the condition held.
     """
+
+    moves_weights = True
 
     def __init__(
         self,
