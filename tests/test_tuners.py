@@ -106,6 +106,18 @@ def test_cdat_around_adam_first_step_by_hand():
     assert torch.allclose(opt.preconditioner(), G0.abs() + 1e-8)
 
 
+def test_constant_step_with_a_linear_warmup():
+    w, closure = quadratic(W0)
+    opt = ConstantStep([w], lr=0.2, warmup=4)
+    lrs = []
+    for _ in range(6):
+        opt.step(closure)
+        lrs.append(opt.last["lr"])
+    assert lrs == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.2, 0.2])
+    with pytest.raises(ValueError):
+        ConstantStep([w], lr=0.2, warmup=-1)
+
+
 def test_polyak_step_by_hand_and_its_cap():
     w, closure = quadratic(W0)
     opt = Polyak([w], max_lr=10.0)

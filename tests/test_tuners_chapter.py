@@ -15,6 +15,7 @@ PAPER = {
     "tuners-below-edge", "cdat-edge", "cdat-warmup", "cdat-vs-constant", "cdat-vs-greedy", "polyak-edge",
     "polyak-vs-armijo", "polyak-vs-constant", "minibatch-sigma", "minibatch-ema", "minibatch-armijo",
     "deep-snowball-sharpness", "deep-cdat-edge", "deep-cdat-vs-constant", "deep-polyak-vs-armijo",
+    "adam-cdat-vs-constant", "adam-cdat-vs-warmup",
 }  # fmt: skip
 CHECKS = {
     "cdat-directional", "model-constant", "model-greedy", "model-greedy-sqrt", "model-greedy-vs-constant",
@@ -26,7 +27,7 @@ CHECKS = {
 def test_curvature_aware_tuners_quick(built_chapter):
     paper, checks, figures = built_chapter("curvature_aware_tuners")
     assert set(paper) == PAPER and set(checks) == CHECKS
-    assert figures >= 6
+    assert figures >= 7
 
 
 def test_claims_table_kinds_and_seeds():
@@ -34,7 +35,12 @@ def test_claims_table_kinds_and_seeds():
     kinds = {s.id: s.kind for s in ct.CLAIMS}
     assert {k for k, v in kinds.items() if v == "paper"} == PAPER
     assert {k for k, v in kinds.items() if v == "check"} == CHECKS
-    close = {"cdat-vs-constant", "cdat-vs-greedy", "deep-cdat-vs-constant"}
+    close = {
+        "cdat-vs-constant",
+        "cdat-vs-greedy",
+        "deep-cdat-vs-constant",
+        *(k for k in PAPER if "adam" in k),
+    }
     assert all(s.seeds == 5 for s in ct.CLAIMS if s.id in close)
     assert next(s for s in ct.CLAIMS if s.id == "minibatch-ema").given == "minibatch-sigma"
 
@@ -154,6 +160,23 @@ def test_a_stopped_run_is_reported_not_dropped():
     )
     m = ct.long_loss({"full": frame})
     assert m.value is None and "greedy (σ=1) stopped (step 7" in m.why
+
+
+def test_adam_claims_pick_the_best_baseline_of_each_kind():
+    rows = []
+    for run, end in {
+        "Adam: constant η=0.003": 0.004, "Adam: constant η=0.01": 0.002, "Adam: constant η=0.03": 0.003,
+        "Adam: constant η=0.003 (warmup=100)": 0.005, "Adam: constant η=0.01 (warmup=100)": 0.001,
+        "Adam: constant η=0.03 (warmup=100)": 0.0008, "Adam: CDAT σ=2": 0.0016,
+    }.items():  # fmt: skip
+        rows += [
+            dict(step=t, loss=1.0 if t < 900 else end, lr=0.01, run=run, stopped="") for t in range(1001)
+        ]
+    frame = pd.DataFrame(rows).assign(sharpness=np.nan, eta_lambda=np.nan, eta_dir=np.nan)
+    data = {"adam": frame}
+    assert ct.adam_cdat_vs_constant(data).value == pytest.approx(0.8)
+    warm = ct.adam_cdat_vs_warmup(data)
+    assert warm.value == pytest.approx(2.0) and "an end of the grid" in warm.detail
 
 
 def test_model_checks_hold_on_the_chapter_model():

@@ -220,15 +220,20 @@ def _ratio(uhu: float | None, uu: float) -> float:
 
 
 class ConstantStep(Tuner):
-    """η_t = η: the constant-learning-rate baseline in the same wrapper (so it logs uᵀHu/uᵀu too)."""
+    """η_t = η, after an optional linear warm-up η_t = η·(t + 1)/``warmup`` for t < ``warmup``: the constant
+    (or warm-up + constant) baseline in the same wrapper, so it logs uᵀHu/uᵀu too."""
 
-    def __init__(self, params: Params, lr: float, **base) -> None:
+    def __init__(self, params: Params, lr: float, warmup: int = 0, **base) -> None:
         if not lr > 0:
             raise ValueError(f"ConstantStep: learning rate must be positive, got {lr}")
+        if warmup < 0:
+            raise ValueError(f"ConstantStep: warmup must be >= 0 steps, got {warmup}")
         super().__init__(params, **base)
-        self.lr = lr
+        self.lr, self.warmup = lr, warmup
 
     def propose(self, closure, loss, g, u, uhu) -> float:
+        if self.n_steps < self.warmup:
+            return self.lr * (self.n_steps + 1) / self.warmup
         return self.lr
 
 
