@@ -89,3 +89,21 @@ def test_power_iteration_agrees_and_warm_start_saves_products():
     warm = curvature.HessianOperator(loss_fn, params)
     curvature.top_eigenpairs(warm, v0=vectors[:, 0], tol=1e-6)
     assert warm.n_products < cold.n_products
+
+
+def test_batched_products_match_dense_hessian_matvec_and_scaling():
+    model, params, loss_fn, data = small_problem(seed=3)
+    H = dense_hessian(model, params, data)
+    V = torch.randn(5, H.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    op = curvature.HessianOperator(loss_fn, params)
+    torch.testing.assert_close(op.products(V), (H @ V.T).T, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(op.matmat(V.T.numpy()), (H @ V.T).numpy(), rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(op.matvec(V[0].numpy()), (H @ V[0]).numpy(), rtol=1e-6, atol=1e-10)
+    assert op.n_products == 11
+    D = torch.rand(H.shape[0], dtype=torch.float64) + 0.5
+    scaled = curvature.HessianOperator(loss_fn, params, scaling=D)
+    torch.testing.assert_close(
+        scaled.products(V), (D[:, None] * H * D[None, :] @ V.T).T, rtol=1e-6, atol=1e-10
+    )
+    with pytest.raises(ValueError, match="shape"):
+        op.products(V[:, :-1])

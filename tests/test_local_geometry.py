@@ -77,19 +77,40 @@ def test_diagonal_against_dense_hessian_on_a_tiny_transformer():
         p = names[name]
         dense = hessian(lambda q, name=name: loss_of({**names, name: q}))(p.detach())
         expected = torch.diagonal(dense.reshape(p.numel(), p.numel())).detach().numpy()
-        np.testing.assert_allclose(local_geometry.hessian_diagonal(loss, p), expected, rtol=1e-8, atol=1e-12)
-    stats = local_geometry.layer_r_med(loss, local_geometry.weight_blocks(model))
-    assert set(stats) == {n for n, p in names.items() if p.dim() >= 2}
-    assert all(s["r_med"] >= 1 for s in stats.values())
+        for chunk in (1, 7, 1000):  # one product per pass, uneven chunks, everything in one pass
+            got = local_geometry.hessian_diagonal(loss, p, chunk=chunk)
+            np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-12)
 
 
-def test_coordinate_subsets_are_fixed_and_shared():
-    blocks = local_geometry.weight_blocks(models.mlp([5, 7, 3], seed=0))
-    a = local_geometry.coordinate_subsets(blocks, 4, seed=1)
-    b = local_geometry.coordinate_subsets(blocks, 4, seed=1)
-    assert all(np.array_equal(a[k], b[k]) for k in a) and all(len(v) == 4 for v in a.values())
-    assert all(v is None for v in local_geometry.coordinate_subsets(blocks, None).values())
-    assert set(blocks) == {"0.weight", "2.weight"}  # biases left out
+def test_blocks_split_the_fused_qkv_matrix_exactly():
+    e = al.exactness(seed=3)
+    assert list(e["block"]) == [
+        b.label for b in al.lm_blocks(dict(context=5, width=4, depth=2, heads=2, hidden=8))
+    ]
+    assert set(e["block"]) >= {"0.q", "0.k", "0.v", "1.q", "1.k", "1.v", "tokens", "positions", "head"}
+    assert (e["coordinates"][e["block"].isin(["0.q", "0.k", "0.v"])] == 16).all()
+    assert e["max_relative_error"].max() < 1e-10
+    with pytest.raises(ValueError, match="rows"):
+        local_geometry.Block("x", "w", "inner", (2, 9)).indices(torch.Size([4, 3]))
+
+
+def test_sampled_block_coordinates_are_exact_entries_and_fixed():
+    model = models.tiny_lm(vocab=5, context=3, width=4, depth=1, heads=2, hidden=4, seed=1)
+    ds = data.markov_tokens(6, context=3, vocab=5, branching=2, seed=1)
+
+    def loss():
+        return torch.nn.functional.cross_entropy(model(ds.X).reshape(-1, 5), ds.Y.reshape(-1))
+
+    blocks = al.lm_blocks(dict(context=3, width=4, depth=1, heads=2, hidden=4))
+    exact = local_geometry.block_diagonals(loss, model, blocks)
+    a = local_geometry.block_diagonals(loss, model, blocks, per_block=5, seed=2)
+    b = local_geometry.block_diagonals(loss, model, blocks, per_block=5, seed=2)
+    for label in exact:
+        assert len(a[label]) == min(5, len(exact[label]))
+        np.testing.assert_array_equal(a[label], b[label])
+        assert np.isin(np.round(a[label], 12), np.round(exact[label], 12)).all()
+    s = local_geometry.summary(np.array([-1.0, 0.0, 2.0, 4.0]))
+    assert s == dict(r_med=2.0, r_med_signed=2.0, negative=0.25, zeros=0.25, coordinates=4)
 
 
 def test_markov_tokens_and_causal_lm():
@@ -105,19 +126,49 @@ def test_markov_tokens_and_causal_lm():
     torch.testing.assert_close(model(x)[:, :-1], before[:, :-1])  # the future does not leak
 
 
+def test_characters_of_python_source():
+    text = "def f(x):\n\treturn x ≥ 1  # é\n"
+    ids = data.encode_chars(text)
+    assert ids.max() < data.CHAR_VOCAB and ids[text.index("\n")] == 0 and ids[0] == ord("d") - 31
+    assert data.decode_chars(ids) == text.replace("\t", "¤").replace("≥", "¤").replace("é", "¤")
+    corpus = data.python_source(("textwrap", "string"), held_out=0.1)
+    n = len(corpus.train) + len(corpus.valid) + len(corpus.test)
+    assert abs(len(corpus.valid) - 0.1 * n) <= 1 and "2 standard-library modules" in corpus.source
+    x, y = corpus.windows("valid", 16, limit=5)
+    assert x.shape == (5, 16) and torch.equal(x[:, 1:], y[:, :-1]) and torch.equal(x[1], corpus.valid[16:32])
+    bx, by = corpus.sample(np.random.default_rng(0), 4, 16)
+    assert torch.equal(bx[:, 1:], by[:, :-1])
+    with pytest.raises(ValueError, match="held_out"):
+        data.python_source(held_out=0.6)
+
+
+def test_ngram_baseline_on_a_periodic_text():
+    ids = torch.as_tensor(np.tile([1, 2], 500))
+    corpus = data.CharCorpus(ids, ids[:10], ids[:101], "test")
+    V = data.CHAR_VOCAB
+    assert al.ngram_loss(corpus, 1, alpha=0.0) == pytest.approx(np.log(2))
+    # after "1" always "2": probability (n + α) / (n + αV) with n = 500 contexts
+    assert al.ngram_loss(corpus, 2, alpha=0.1) == pytest.approx(-np.log(500.1 / (500 + 0.1 * V)), rel=1e-3)
+
+
 def test_bad_arguments_fail_before_compute():
     with pytest.raises(ValueError, match="unknown profile"):
         al.config("huge")
-    with pytest.raises(ValueError, match="architecture"):
-        al.trajectories("resnet", "quick")
+    with pytest.raises(ValueError, match="seed"):
+        al.language_model("quick", seed=-1)
     with pytest.raises(ValueError, match="seed"):
         al.linear_network("quick", seed=-1)
     with pytest.raises(ValueError, match="optimizer"):
         al._optimizer("lion", [torch.zeros(1, requires_grad=True)], 0.1)
     with pytest.raises(ValueError, match="spread"):
         theory.linear_net_problem(spread=0.5)
+    with pytest.raises(ValueError, match="chunk"):
+        local_geometry.hessian_diagonal(lambda: torch.zeros(()), torch.zeros(2, requires_grad=True), chunk=0)
 
 
 def test_linear_run_records_divergence_without_crashing():
     rows = al._linear_run(30.0, "gd", 1.0, dict(lin_steps=200, lin_every=10), seed=0)
     assert not np.isfinite(rows[-1]["loss"]) or rows[-1]["loss"] > 1e6
+    assert "closed_form_error" not in rows[-1]
+    done = al._linear_run(3.0, "adam", 1e-2, dict(lin_steps=30, lin_every=10), seed=0)
+    assert done[-1]["closed_form_error"] < 1e-10

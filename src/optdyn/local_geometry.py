@@ -11,12 +11,17 @@ ratio per layer is confirmed by Ahn et al. 2024, Sec. 2.3). Ours, stated in the 
 and dropping exact zeros (the sign convention and zero handling of the paper are not confirmed).
 
 Each diagonal entry is e_iᵀ H e_i, one Hessian-vector product of :class:`optdyn.curvature.HessianOperator`
-restricted to the block (the exact diagonal block needs d products; ``coords`` picks a subset).
+restricted to the block; the products are batched, ``chunk`` basis vectors per backward pass. The exact
+diagonal block needs d products; ``coords`` picks a subset (an estimate whose error the chapter measures
+against the exact diagonal). A :class:`Block` can be a band of rows of one parameter, so that a fused
+query-key-value matrix yields the Q, K and V blocks separately (the diagonal of a sub-block of the Hessian
+is the corresponding part of the parameter's diagonal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -45,59 +50,98 @@ def r_med(diagonal: np.ndarray | torch.Tensor, absolute: bool = True, drop_zeros
 
 
 def hessian_diagonal(
-    loss_fn: LossFn, param: torch.Tensor, coords: Sequence[int] | np.ndarray | None = None
+    loss_fn: LossFn,
+    param: torch.Tensor,
+    coords: Sequence[int] | np.ndarray | None = None,
+    chunk: int = 32,
 ) -> np.ndarray:
     """[∇²_{θ_B} L]_ii for the block θ_B = ``param`` (flattened), at the coordinates ``coords`` (all if None).
 
-    One HVP H e_i per coordinate through a single gradient graph (:class:`optdyn.curvature.HessianOperator`):
-    exact, cost len(coords) backward passes.
+    Exact: the products H e_i of :class:`optdyn.curvature.HessianOperator` restricted to the block (its
+    gradient graph built once), ``chunk`` basis vectors per batched backward pass
+    (:meth:`~optdyn.curvature.HessianOperator.products`); cost len(coords) products.
     """
+    if chunk < 1:
+        raise ValueError(f"hessian_diagonal: chunk must be at least 1, got {chunk}")
     op = HessianOperator(loss_fn, [param])
     d = param.numel()
     idx = np.arange(d) if coords is None else np.asarray(coords, dtype=int)
     if idx.size and (idx.min() < 0 or idx.max() >= d):
         raise ValueError(f"hessian_diagonal: coordinates must lie in [0, {d}), got {idx.min()}..{idx.max()}")
     out = np.empty(idx.size)
-    e = np.zeros(d)
-    for n, i in enumerate(idx):
-        e[i] = 1.0
-        out[n] = op.matvec(e)[i]
-        e[i] = 0.0
-    return out
-
-
-def coordinate_subsets(
-    named: dict[str, torch.Tensor], per_block: int | None, seed: int = 0
-) -> dict[str, np.ndarray | None]:
-    """A fixed random subset of ``per_block`` coordinates per block (None: all), the same for every run.
-
-    Subsampling makes max over the subset a lower bound of the block's max, so R_med is underestimated;
-    using one subset for both optimizers keeps the comparison fair.
-    """
-    rng = np.random.default_rng(seed)
-    out: dict[str, np.ndarray | None] = {}
-    for name, p in named.items():
-        d = p.numel()
-        out[name] = None if per_block is None or per_block >= d else np.sort(rng.choice(d, per_block, False))
-    return out
-
-
-def layer_r_med(
-    loss_fn: LossFn, named: dict[str, torch.Tensor], subsets: dict[str, np.ndarray | None] | None = None
-) -> dict[str, dict]:
-    """Per block: R_med (abs), signed R_med, the fraction of negative entries, and the diagonal itself."""
-    out = {}
-    for name, p in named.items():
-        diag = hessian_diagonal(loss_fn, p, None if subsets is None else subsets[name])
-        out[name] = dict(
-            r_med=r_med(diag),
-            r_med_signed=r_med(diag, absolute=False),
-            negative=float(np.mean(diag < 0)),
-            diagonal=diag,
-        )
+    for start in range(0, idx.size, chunk):
+        part = torch.as_tensor(idx[start : start + chunk])
+        rows = torch.arange(len(part))
+        basis = torch.zeros(len(part), d, dtype=param.dtype)
+        basis[rows, part] = 1.0
+        out[start : start + len(part)] = op.products(basis)[rows, part].to(torch.float64).numpy()
     return out
 
 
 def weight_blocks(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The model's weight matrices (≥ 2-D tensors): biases and LayerNorm gains are left out (zero-heavy)."""
     return {name: p for name, p in model.named_parameters() if p.dim() >= 2}
+
+
+@dataclass(frozen=True)
+class Block:
+    """A weight block for R_med: rows ``rows`` (all if None) of the parameter named ``param``.
+
+    ``kind`` groups blocks for reporting (e.g. "inner", "embedding", "head").
+    """
+
+    label: str
+    param: str
+    kind: str
+    rows: tuple[int, int] | None = None
+
+    def indices(self, shape: torch.Size) -> np.ndarray:
+        """Flat indices of the block's coordinates in its (row-major) parameter."""
+        if self.rows is None:
+            return np.arange(int(np.prod(shape)))
+        lo, hi = self.rows
+        per_row = int(np.prod(shape[1:]))
+        if not 0 <= lo < hi <= shape[0]:
+            raise ValueError(f"{self.label}: rows {self.rows} outside a parameter with {shape[0]} rows")
+        return np.arange(lo * per_row, hi * per_row)
+
+
+def block_diagonals(
+    loss_fn: LossFn,
+    model: torch.nn.Module,
+    blocks: Sequence[Block],
+    per_block: int | None = None,
+    seed: int = 0,
+    chunk: int = 16,
+) -> dict[str, np.ndarray]:
+    """The Hessian diagonal of every block: exact (``per_block`` None) or at ``per_block`` coordinates drawn
+    per block from ``seed`` (the same for any model of the same shapes). One pass of
+    :func:`hessian_diagonal` per parameter, over the union of its blocks' coordinates."""
+    params = dict(model.named_parameters())
+    rng = np.random.default_rng(seed)
+    chosen: dict[str, np.ndarray] = {}
+    for b in blocks:
+        idx = b.indices(params[b.param].shape)
+        if per_block is not None and per_block < idx.size:
+            idx = np.sort(rng.choice(idx, per_block, replace=False))
+        chosen[b.label] = idx
+    out: dict[str, np.ndarray] = {}
+    for name in dict.fromkeys(b.param for b in blocks):
+        mine = [b for b in blocks if b.param == name]
+        union = np.unique(np.concatenate([chosen[b.label] for b in mine]))
+        diag = hessian_diagonal(loss_fn, params[name], union, chunk=chunk)
+        for b in mine:
+            out[b.label] = diag[np.searchsorted(union, chosen[b.label])]
+    return out
+
+
+def summary(diagonal: np.ndarray) -> dict[str, float]:
+    """R_med (absolute values), signed R_med, the fraction of negative and of exactly zero entries."""
+    h = np.asarray(diagonal, dtype=float)
+    return dict(
+        r_med=r_med(h),
+        r_med_signed=r_med(h, absolute=False),
+        negative=float(np.mean(h < 0)),
+        zeros=float(np.mean(h == 0)),
+        coordinates=int(h.size),
+    )
