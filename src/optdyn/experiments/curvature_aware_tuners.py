@@ -20,7 +20,7 @@ the edge, often with period 2, so no single sample summarises them:
 - the final loss is that of the full-set loss over the last 10 % of the run, the early loss over steps
   10-30.
 
-The claims are data (:data:`CLAIMS`): each measuring function reads the run's results, a mapping with
+The claims are data (``CLAIMS``): each measuring function reads the run's results, a mapping with
 ``full`` (:func:`full_batch`), ``model`` (:func:`model_runs`), ``batch`` (:func:`minibatch`),
 ``second`` (:func:`second_model`) and ``adam`` (:func:`adam_runs`).
 """
@@ -707,7 +707,7 @@ def minibatch_sigma(data: Data) -> Measurement:
 
 
 def minibatch_ema(data: Data) -> Measurement:
-    """|shift of the σ contrast from full to the smallest batch| with the EMA (β = 0.9) minus the shift
+    """``|shift|`` of the σ contrast from full to the smallest batch with the EMA (β = 0.9) minus the shift
     without it (:func:`minibatch_sigma`). Negative: the EMA flattens the dependence on the batch."""
     plain, _ = _sigma_shift(data, 0.0)
     ema, detail = _sigma_shift(data, 0.9)
@@ -800,8 +800,8 @@ def model_greedy_vs_constant(data: Data) -> Measurement:
 
 
 def directional_product(data: Data) -> Measurement:
-    """Largest |η·(|uᵀHu| + ε)/uᵀu − σ| over the steps of greedy and CDAT σ = 2 (β = 0) where the cap did
-    not bind: zero up to rounding, since η = σ·uᵀu/(|uᵀHu| + ε) along u = −g."""
+    """Largest ``|η·(|uᵀHu| + ε)/uᵀu − σ|`` over the steps of greedy and CDAT σ = 2 (β = 0) where the cap
+    did not bind: zero up to rounding, since ``η = σ·uᵀu/(|uᵀHu| + ε)`` along u = −g."""
     frame = data["full"]
     worst, detail = 0.0, []
     for run, sigma in (("greedy (σ=1)", 1.0), ("CDAT σ=2", 2.0)):
