@@ -69,12 +69,12 @@ PROFILES: dict[str, dict] = {
     "quick": dict(
         n=256, steps=300, every=20, lrs=(0.5, 1.0), sigmas=(1.0, 2.0), sensitivity=False,
         second="deep_mlp", second_steps=150, batch_sizes=(32,), batch_sigmas=(1.0, 2.0), batch_steps=150,
-        adam_lrs=(3e-3, 1e-2, 3e-2), adam_steps=150,
+        adam_lrs=(3e-3, 1e-2, 3e-2, 1e-1), adam_steps=150,
     ),
     "default": dict(
         n=256, steps=3000, every=100, lrs=(0.5, 1.0, 1.25, 1.5), sigmas=(1.0, 2.0), sensitivity=False,
         second="deep_mlp", second_steps=1000, batch_sizes=(16,), batch_sigmas=(1.0, 2.0), batch_steps=1000,
-        adam_lrs=(3e-3, 1e-2, 3e-2), adam_steps=1000,
+        adam_lrs=(3e-3, 1e-2, 3e-2, 1e-1), adam_steps=1000,
     ),
     "full": dict(
         n=1797, steps=10000, every=100, lrs=(0.1, 0.25, 0.5, 1.0, 1.25, 1.5, 2.0),
