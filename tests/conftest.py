@@ -30,6 +30,7 @@ def quick_book(tmp_path_factory) -> tuple[Path, int]:
     for name in ("_config.yml", "_toc.yml", "requirements.txt"):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("_executed", "*.ipynb"))
+    shutil.copytree(REPO / "_static", root / "_static")
     written = write_editions(runner.chapters(REPO), root / "editions")
     for notebook in written["instructor"]:
         shutil.copy(notebook, root / "book" / notebook.name)

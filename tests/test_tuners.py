@@ -12,6 +12,7 @@ from optdyn.data import digits
 from optdyn.experiments import curvature_aware_tuners as ct
 from optdyn.models import mlp
 from optdyn.optim import CDAT, Armijo, ConstantStep, Polyak, batch_closure, greedy
+from optdyn.theory.tuners import __doc__ as tuners_model_doc
 from optdyn.train import half_mse, train
 
 A = torch.tensor(np.diag([4.0, 2.0, 1.0, 0.5]), dtype=torch.float64)
@@ -105,6 +106,18 @@ def test_cdat_around_adam_first_step_by_hand():
     assert torch.allclose(opt.preconditioner(), G0.abs() + 1e-8)
 
 
+def test_constant_step_with_a_linear_warmup():
+    w, closure = quadratic(W0)
+    opt = ConstantStep([w], lr=0.2, warmup=4)
+    lrs = []
+    for _ in range(6):
+        opt.step(closure)
+        lrs.append(opt.last["lr"])
+    assert lrs == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.2, 0.2])
+    with pytest.raises(ValueError):
+        ConstantStep([w], lr=0.2, warmup=-1)
+
+
 def test_polyak_step_by_hand_and_its_cap():
     w, closure = quadratic(W0)
     opt = Polyak([w], max_lr=10.0)
@@ -133,6 +146,18 @@ def test_armijo_first_step_by_hand():
     first_trial = min(1.5 * eta, 1.0)
     assert opt.last["lr"] <= first_trial + 1e-15
     assert opt.n_evals > trials_before
+
+
+def test_armijo_takes_the_last_trial_when_every_trial_fails():
+    # trials 1e4, 5e3, 2.5e3 all raise the loss of the quadratic: the step is the last trial evaluated,
+    # 2.5e3 (before the fix the loop shrank once more and took 1250, a step it never evaluated)
+    w, closure = quadratic(W0)
+    opt = Armijo([w], max_lr=1e4, decrease=0.5, max_backtracks=3)
+    opt.step(closure)
+    assert opt.n_evals == 3 and opt.last["accepted"] == 0.0
+    assert opt.last["lr"] == 2.5e3
+    assert torch.allclose(w.detach(), W0 - 2.5e3 * G0, rtol=1e-14, atol=0)
+    assert opt.prev_lr == 2.5e3  # the next step starts from min(1.5 · 2.5e3, η_max)
 
 
 def test_armijo_sufficient_decrease_after_every_accepted_step_on_an_mlp():
@@ -242,6 +267,13 @@ def test_model_fixed_points_and_first_steps():
     lam1 = 1.5 + (1 / 1.5) * a  # λ_1 = λ_0 + η_0 (a − b p_1²)
     assert greedy_run["sharpness"].iloc[1] == pytest.approx(lam1)
     assert greedy_run["lr"].iloc[1] == pytest.approx(1 / 1.5)  # η_1 = σ / λ_0 (one-step lag)
+    # the sharpness update uses the new p_{t+1}, as the module's docstring states: λ_1 = λ_0 + η (a − b p_1²)
+    assert "λ_{t+1} = λ_t + η_t (a − b p_{t+1}²)" in tuners_model_doc
+    run = theory.tuner_model("constant", 1, lr=lr, a=a, b=b, sharpness0=2.5, p0=0.1)
+    p1 = -(1 + (lr * 2.5 - 2)) * 0.1
+    assert run["p"].iloc[1] == pytest.approx(p1)
+    assert run["sharpness"].iloc[1] == pytest.approx(2.5 + lr * (a - b * p1**2), rel=1e-12)
+    assert run["sharpness"].iloc[1] != pytest.approx(2.5 + lr * (a - b * 0.1**2), rel=1e-6)
     edge = theory.tuner_model("tuner", 1, sigma=2.0, sharpness0=1.5)
     assert edge["y"].iloc[0] == pytest.approx(0.0)
     with pytest.raises(ValueError):

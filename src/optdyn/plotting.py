@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -68,10 +70,17 @@ def table(frame: pd.DataFrame, missing: str = "—", digits: int = 4):
 
 
 def _significant(frame: pd.DataFrame, digits: int, missing: str) -> dict:
-    def fmt(x) -> str:
-        return missing if pd.isna(x) else f"{x:.{digits}g}"
+    """Per column a formatter: floats to ``digits`` significant digits, ±inf as ±∞ (a diverged or
+    unbounded value), NaN and None as ``missing``; other values as they are."""
 
-    return {c: fmt for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
+    def fmt(x) -> str:
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return missing
+        if isinstance(x, float) and math.isinf(x):
+            return "∞" if x > 0 else "−∞"
+        return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+    return {c: fmt for c in frame.columns}
 
 
 _VERDICT_COLOURS = {"replicated": "#1b7837", "not replicated": "#b2182b", "inconclusive": "#8c6d1f"}

@@ -13,7 +13,7 @@ geometry?".
 3. The two-layer linear network (:mod:`optdyn.theory.linear_network`), trained full-batch by GD and by Adam
    at several input-scale spreads, with the closed-form Hessian diagonal.
 
-Every function returns DataFrames. :data:`CLAIMS` is the chapter's claims table: each record's measuring
+Every function returns DataFrames. ``CLAIMS`` is the chapter's claims table: each record's measuring
 function reads the dict of one seed's results (keys of :func:`results`).
 """
 

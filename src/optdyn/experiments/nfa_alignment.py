@@ -526,12 +526,17 @@ def first_step_gap(data: Mapping[str, Any]) -> claims.Measurement:
     return claims.Measurement(float((e["first_step"] - e["measured"]).abs().max()))
 
 
+def _num(x: float) -> str:
+    """A value for a detail line: three decimals, or "—" where it is not finite."""
+    return f"{x:.3f}" if np.isfinite(x) else "—"
+
+
 def slo_gain(data: Mapping[str, Any], column: str) -> claims.Measurement:
     """SLO − SGD of ``column`` of :func:`comparison`, the smaller over the tasks where it is finite."""
     c = data["comparison"].set_index(["task", "optimizer"])[column]
     gains = {t: c[(t, "SLO")] - c[(t, "SGD")] for t in TASKS}
     finite = [v for v in gains.values() if np.isfinite(v)]
-    detail = ", ".join(f"{t}: SGD {c[(t, 'SGD')]:.3f}, SLO {c[(t, 'SLO')]:.3f}" for t in TASKS)
+    detail = ", ".join(f"{t}: SGD {_num(c[(t, 'SGD')])}, SLO {_num(c[(t, 'SLO')])}" for t in TASKS)
     why = _diverged(data) or ("" if finite else f"no finite {column}")
     return claims.Measurement(min(finite) if finite else None, detail=detail, why=why)
 

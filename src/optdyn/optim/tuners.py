@@ -9,10 +9,11 @@ Every step records, in ``optimizer.last``: the learning rate η, the loss f(w_t)
 measured) the directional curvature uᵀHu/uᵀu. A proposed η that is not finite or is negative is not taken:
 the step leaves the weights unchanged and ``optimizer.stopped`` holds the reason.
 
-Curvature uᵀHu: one Hessian-vector product by `optdyn.curvature.hvp` on the closure's ``loss`` attribute (the
-same batch's loss, with its graph), which :func:`batch_closure` provides. A plain closure (train's) has no
-``loss`` attribute; then uᵀHu is a central difference of closure gradients, (g(w+hu) − g(w−hu))ᵀu/(2h),
-exact on a quadratic up to rounding.
+Curvature uᵀHu: when the closure has a ``loss`` attribute (the same batch's loss, which :func:`batch_closure`
+provides), the step builds the gradient once with its graph and takes uᵀHu by one more backward pass through
+it (double backward, as `optdyn.curvature.hvp`, without recomputing the gradient). A plain closure (train's)
+has no ``loss`` attribute; then uᵀHu is a central difference of closure gradients,
+(g(w+hu) − g(w−hu))ᵀu/(2h), exact on a quadratic up to rounding.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from ..curvature import hvp
+from ..curvature import unflatten_like
 from .sgd import Params
 
 DIRECTIONS = ("gd", "adam")
@@ -57,6 +58,8 @@ class Tuner(Optimizer):
 
     needs_closure = True
     needs_curvature = False
+    #: Whether ``propose`` moves the weights (a line search does); ``step`` then restores w_t first.
+    moves_weights = False
 
     def __init__(
         self,
@@ -116,11 +119,36 @@ class Tuner(Optimizer):
         return self._adam.get("precond")
 
     # curvature and trial losses -----------------------------------------------------------------
-    def _curvature(self, closure, u: torch.Tensor) -> float:
-        """uᵀHu by one HVP on ``closure.loss``, else by a central difference of closure gradients."""
-        if hasattr(closure, "loss"):
+    def _gradient(self, closure, graph: bool) -> tuple[torch.Tensor, tuple | None]:
+        """L(w_t) with the gradient in ``p.grad``; with ``graph`` and a closure that has ``loss``, also the
+        gradient tensors with their graph (for uᵀHu by one more backward pass), else None."""
+        if not (graph and hasattr(closure, "loss")):
             with torch.enable_grad():
-                return float(u @ hvp(closure.loss, self._params(), u))
+                return closure(), None
+        params = self._params()
+        with torch.enable_grad():
+            loss_t = closure.loss()
+            grads = torch.autograd.grad(loss_t, params, create_graph=True, allow_unused=True)
+        grads = tuple(torch.zeros_like(p) if gr is None else gr for p, gr in zip(params, grads, strict=True))
+        for p, gr in zip(params, grads, strict=True):
+            p.grad = gr.detach().clone()
+        return loss_t.detach(), grads
+
+    def _curvature(self, closure, u: torch.Tensor, grads: tuple | None) -> float:
+        """uᵀHu: one backward pass through ``grads`` (built with their graph), else a central difference of
+        closure gradients."""
+        params = self._params()
+        if grads is not None:
+            with torch.enable_grad():
+                dot = sum((gr * v).sum() for gr, v in zip(grads, unflatten_like(u, params), strict=True))
+                hv = torch.autograd.grad(dot, params, allow_unused=True)
+            flat = torch.cat(
+                [
+                    (torch.zeros_like(p) if h is None else h).reshape(-1)
+                    for p, h in zip(params, hv, strict=True)
+                ]
+            )
+            return float(u @ flat)
         h = 1e-4 / max(float(u.norm()), 1e-300)
         grads = []
         for sign in (1.0, -1.0):
@@ -163,16 +191,21 @@ class Tuner(Optimizer):
             raise RuntimeError(f"{type(self).__name__} needs the closure: call step(closure)")
         if self.stopped is not None:
             return None
-        with torch.enable_grad():
-            loss_t = closure()
+        wants = self.needs_curvature or self.measure_curvature
+        loss_t, grads = self._gradient(closure, graph=wants)
         loss = float(loss_t)
         g = self._flat_grad()
         u = self._direction(g)
-        w = self._flat_params()
-        uhu = self._curvature(closure, u) if (self.needs_curvature or self.measure_curvature) else None
+        # w_t is kept where the weights move before the step: a line search's trials, or the central
+        # difference of a plain closure (whose ±h u moves do not come back exactly, nor at all from NaN)
+        restore = self.moves_weights or (wants and grads is None)
+        w = self._flat_params() if restore else None
+        uhu = self._curvature(closure, u, grads) if wants else None
+        del grads
         uu, gu = float(u @ u), float(g @ u)
         eta = self.propose(closure, loss, g, u, uhu) if math.isfinite(loss) else float("nan")
-        self._set(w)
+        if w is not None:
+            self._set(w)
         self.last = dict(lr=eta, loss=loss, gu=gu, uu=uu, dir_curvature=_ratio(uhu, uu))
         if not math.isfinite(eta) or eta < 0:
             self.stopped = f"step {self.n_steps}: proposed learning rate {eta!r} (loss {loss:.4g})"
@@ -187,15 +220,20 @@ def _ratio(uhu: float | None, uu: float) -> float:
 
 
 class ConstantStep(Tuner):
-    """η_t = η: the constant-learning-rate baseline in the same wrapper (so it logs uᵀHu/uᵀu too)."""
+    """η_t = η, after an optional linear warm-up η_t = η·(t + 1)/``warmup`` for t < ``warmup``: the constant
+    (or warm-up + constant) baseline in the same wrapper, so it logs uᵀHu/uᵀu too."""
 
-    def __init__(self, params: Params, lr: float, **base) -> None:
+    def __init__(self, params: Params, lr: float, warmup: int = 0, **base) -> None:
         if not lr > 0:
             raise ValueError(f"ConstantStep: learning rate must be positive, got {lr}")
+        if warmup < 0:
+            raise ValueError(f"ConstantStep: warmup must be >= 0 steps, got {warmup}")
         super().__init__(params, **base)
-        self.lr = lr
+        self.lr, self.warmup = lr, warmup
 
     def propose(self, closure, loss, g, u, uhu) -> float:
+        if self.n_steps < self.warmup:
+            return self.lr * (self.n_steps + 1) / self.warmup
         return self.lr
 
 
@@ -251,10 +289,13 @@ class Armijo(Tuner):
     """Backtracking line search with the jaxopt `ArmijoSGD` defaults (after Vaswani et al. 2019).
 
     Trial η⁰ = min(c_inc η_{t−1}, η_max) (η_max on the first step), multiplied by c_dec until the sufficient
-    decrease f(w + η u) ≤ f(w) + c η gᵀu holds (for GD: f(w) − c η ‖g‖²), at most ``max_backtracks`` times;
-    if no trial passes, the last one is taken. Defaults c = 0.1, c_dec = 0.8, c_inc = 1.5, η_max = 1.
+    decrease f(w + η u) ≤ f(w) + c η gᵀu holds (for GD: f(w) − c η ‖g‖²), with at most ``max_backtracks``
+    trials in all; if no trial passes, the last trial evaluated is the step taken. Defaults c = 0.1,
+    c_dec = 0.8, c_inc = 1.5, η_max = 1.
     ``n_evals`` counts the trial losses; ``last["accepted"]`` says whether the condition held.
     """
+
+    moves_weights = True
 
     def __init__(
         self,
@@ -280,12 +321,12 @@ class Armijo(Tuner):
     def propose(self, closure, loss, g, u, uhu) -> float:
         w, gu = self._flat_params(), float(g @ u)
         eta = self.max_lr if self.prev_lr is None else min(self.increase * self.prev_lr, self.max_lr)
-        for _ in range(self.max_backtracks):
+        for k in range(self.max_backtracks):
             self.n_evals += 1
             trial = self._loss_at(closure, w, u, eta)
             self.accepted = trial <= loss + self.c * eta * gu
-            if self.accepted:
-                break
+            if self.accepted or k == self.max_backtracks - 1:
+                break  # accepted, or the last trial: it is the step taken (it was evaluated)
             eta *= self.decrease
         self.prev_lr = eta
         return eta

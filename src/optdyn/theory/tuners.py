@@ -5,12 +5,14 @@ iterate's component along the top Hessian eigenvector; λ_t, the sharpness; η_t
 y_t = η_t λ_t − 2, the normalized centred sharpness.
 
     p_{t+1} = −(1 + y_t) p_t                      (GD along the top direction)
-    λ_{t+1} = λ_t + η_t (a − b p_t²)              (progressive sharpening a, cubic self-stabilization b)
+    λ_{t+1} = λ_t + η_t (a − b p_{t+1}²)          (progressive sharpening a, cubic self-stabilization b)
     η_{t+1} = η (constant)   or   σ / λ_t          (a tuner that reads the current sharpness)
 
-The paper's exact equations were not available to us; this closure is ours. In particular the tuner sets
-η_{t+1} from λ_t, the curvature measured at the step, before the step has changed it: that one-step lag is
-what lets σ = 2 self-stabilize (y_t = σ λ_{t+1}/λ_t − 2 > 0 while λ rises, so p grows and b p² stops λ).
+The paper's exact equations were not available to us; this closure is ours in two places. The sharpness
+update uses the new p_{t+1}, not p_t (a symplectic-Euler step: with p_t the constant-η orbits spiral out).
+And the tuner sets η_{t+1} from λ_t, the curvature measured at the step, before the step has changed it:
+that one-step lag is what lets σ = 2 self-stabilize (y_{t+1} = σ λ_{t+1}/λ_t − 2 > 0 while λ rises, so p
+grows and b p² stops λ).
 """
 
 from __future__ import annotations
@@ -68,11 +70,20 @@ def model_regimes(steps: int = 2000, sigmas: tuple[float, ...] = (1.0, 2.0, 1.9)
 
 
 def model_summary(frame: pd.DataFrame, fraction: float = 0.5) -> dict[str, float]:
-    """Median y and λ_end/λ at ``1 − fraction`` of the run, over the last ``fraction`` of a model run."""
-    start = frame["step"].max() * (1 - fraction)
+    """Over the last ``fraction`` of a model run (a fixed window): the median of y, the median of λ, and
+    λ's growth across the window, the median λ over its last fifth divided by the median over its first
+    fifth. Medians, because λ and y oscillate under a constant step (a single sample would pick a phase).
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"model_summary: fraction must lie in (0, 1], got {fraction}")
+    end = frame["step"].max()
+    start = end * (1 - fraction)
     late = frame[frame["step"] >= start]
+    fifth = fraction * end / 5
+    first = late[late["step"] <= start + fifth]["sharpness"]
+    last = late[late["step"] >= end - fifth]["sharpness"]
     return {
         "median_y": float(np.median(late["y"])),
-        "sharpness_end": float(late["sharpness"].iloc[-1]),
-        "late_growth": float(late["sharpness"].iloc[-1] / late["sharpness"].iloc[0]),
+        "median_sharpness": float(np.median(late["sharpness"])),
+        "late_growth": float(np.median(last) / np.median(first)),
     }
