@@ -58,8 +58,17 @@ def loss_curves(ax: Axes, frame: pd.DataFrame, by: list[str]) -> None:
 
 
 def panels(n: int, width: float = 5.0, height: float = 3.6) -> tuple[Figure, list[Axes]]:
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), constrained_layout=True)
-    return fig, list(axes) if n > 1 else [axes]
+    """A figure of ``n`` panels, each ``width`` × ``height`` inches, at most two per row so that tick labels
+    stay legible at the book's content width (a third panel starts a second row; unused cells are removed)."""
+    if n < 1:
+        raise ValueError(f"panels: n must be at least 1, got {n}")
+    cols, rows = min(n, 2), -(-n // 2)
+    size = (width * cols, height * rows)
+    fig, grid = plt.subplots(rows, cols, figsize=size, constrained_layout=True, squeeze=False)
+    axes = list(grid.flat)
+    for spare in axes[n:]:
+        spare.remove()
+    return fig, axes[:n]
 
 
 def table(frame: pd.DataFrame, missing: str = "—", digits: int = 4):
