@@ -257,7 +257,7 @@ def test_pages_list_chapters_claims_checks_and_status(project):
     shutil.copy(FIXTURES / "broken.ipynb", project / "book" / "later.ipynb")
     report.write_pages(project, out_of(project))
     scorecard = (out_of(project) / "scorecard.md").read_text()
-    assert "| {doc}`tiny` | 0, 1 | 0 | 0 | 1 | 1 | 1 | 0 |" in scorecard  # paper claims, then checks
+    assert "| {doc}`tiny` | 0, 1 | 0 / 0 / 1 of 1 | 1 / 0 |" in scorecard  # paper claims, then checks
     assert "| `later` | not run |" in scorecard
     assert "## tiny\n\nChapter page: {doc}`tiny`." in scorecard and "<code>tiny-value</code>" in scorecard
     assert "```{figure} scorecard-tiny.png" in scorecard and (out_of(project) / "scorecard-tiny.png").exists()

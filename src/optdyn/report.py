@@ -35,13 +35,14 @@ def _link(name: str, out: Path) -> str:
     return f"{{doc}}`{name}`" if (out / f"{name}.ipynb").exists() else f"`{name}`"
 
 
-_HEAD = ("chapter", "seeds", *VERDICTS, "paper claims", "checks hold", "checks fail")
+_HEAD = ("chapter", "seeds", "paper claims: replicated / not / inconclusive", "checks: hold / fail")
 
 
 def _counts_row(label: str, seeds: str, c: dict[str, int]) -> str:
-    cells = [str(c[v]) for v in VERDICTS] + [str(sum(c[v] for v in VERDICTS))]
-    cells += [str(c[v]) for v in CHECK_VERDICTS]
-    return f"| {label} | {seeds} | " + " | ".join(cells) + " |"
+    """One row of the counts table: four columns, so that it fits a laptop's and a phone's content width."""
+    claims = " / ".join(str(c[v]) for v in VERDICTS) + f" of {sum(c[v] for v in VERDICTS)}"
+    checks = " / ".join(str(c[v]) for v in CHECK_VERDICTS)
+    return f"| {label} | {seeds} | {claims} | {checks} |"
 
 
 def scorecard_markdown(summaries: dict[str, dict | None], out: Path, report: dict | None = None) -> str:
@@ -70,7 +71,7 @@ def scorecard_markdown(summaries: dict[str, dict | None], out: Path, report: dic
         "counted as replications.",
         "",
         "| " + " | ".join(_HEAD) + " |",
-        "|---|---|" + "---:|" * (len(_HEAD) - 2),
+        "|---|---|---:|---:|",
         _counts_row("**whole book**", "", total),
         *rows,
         "",
