@@ -1,5 +1,6 @@
 """Student and instructor editions: no solution survives in the first, the second is whole and runs."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -41,6 +42,20 @@ def test_markdown_solutions_are_removed_in_every_fence_form():
     assert ":label: ex-a" in text and "Prove it." in text and text.endswith("After.")
 
 
+def test_exercise_boxes_and_roles_become_plain_markdown():
+    text = (
+        ":::{exercise}\n:label: ex-a\n\n(a) Show {eq}`eq-x` with {py:func}`~optdyn.theory.f` as in "
+        "{cite:t}`smith2020`; see {numref}`fig-a` and {doc}`the scorecard <scorecard>`.\n:::\n\nBetween.\n\n"
+        "::::{exercise} Tricky\n:label: ex-b\nBody two.\n::::\n"
+    )
+    plain, next_number = editions.plain_markdown(text, first=3)
+    assert plain == (
+        "**Exercise 3**.\n\n(a) Show Eq. (eq-x) with `optdyn.theory.f` as in [smith2020]; see fig-a and "
+        "the scorecard.\n\n\nBetween.\n\n**Exercise 4** (Tricky).\n\nBody two.\n\n"
+    )
+    assert next_number == 5
+
+
 def test_marked_code_becomes_a_stub_with_its_indentation():
     source = "x = 1\nif x:\n    # BEGIN SOLUTION\n    y = secret(x)\n    # END SOLUTION\nprint(y)"
     stubbed = editions.stub_marked_code(source)
@@ -72,7 +87,8 @@ def test_chapter_editions(name, tmp_path):
     assert editions.has_solution(source), "every chapter has exercises with solutions"
     assert not editions.has_solution(student)
     text = "\n".join(c.source for c in student.cells)
-    assert ":::{exercise}" in text and "{solution}" not in text
+    assert "{exercise}" not in text and "{solution}" not in text and "**Exercise 1**" in text
+    assert re.search(r"\{[\w:-]+\}`", text) is None, "a MyST role survived into the student edition"
     assert "hidden cell below" not in text, "the student edition points at a solution it does not have"
     assert [c.source for c in instructor.cells] == [c.source for c in source.cells]
 

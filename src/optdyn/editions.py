@@ -9,8 +9,11 @@ What counts as a solution, in a source notebook:
   raises ``NotImplementedError`` for the student to replace.
 
 The student edition removes all three (a removed solution cell leaves a stub cell in its place, and the
-sentence pointing at the hidden solution points at the stub) and keeps everything else; the instructor
-edition is the chapter as published, with its solutions. Both carry no outputs (the sources carry none).
+sentence pointing at the hidden solution points at the stub) and keeps everything else, in plain Markdown:
+Colab and Jupyter do not know MyST, so each ``{exercise}`` box becomes a numbered bold "Exercise" heading
+and each role (``{py:func}``, ``{cite:t}``, ``{eq}``, …) its bare target (:func:`plain_markdown`). The
+instructor edition is the chapter as published, with its solutions. Both carry no outputs (the sources
+carry none).
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ _TICK_SOLUTION = re.compile(r"^(?P<fence>`{3,})\{solution\}.*?^(?P=fence)[ \t]*$
 #: The house sentence that points at a hidden solution cell; the student edition points at the stub instead.
 _POINTER = re.compile(r"The solution is the hidden cell below.*?leaves it out\.", re.S)
 STUDENT_POINTER = "Write your solution in the code cell below, in place of its stub."
+_EXERCISE = re.compile(
+    r"^(?P<fence>:{3,}|`{3,})\{exercise\}(?P<title>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S
+)
+_OPTION = re.compile(r"^:[\w-]+:[^\n]*\n", re.M)
+_ROLE = re.compile(r"\{(?P<role>[\w:-]+)\}`(?P<target>[^`]+)`")
 _MARKED = re.compile(rf"^(?P<indent>[ \t]*){re.escape(BEGIN)}.*?^[ \t]*{re.escape(END)}[ \t]*$", re.M | re.S)
 
 
@@ -73,10 +81,43 @@ def has_solution(nb: nbformat.NotebookNode) -> bool:
     return False
 
 
+def plain_markdown(text: str, first: int = 1) -> tuple[str, int]:
+    """``text`` as plain Markdown for Colab and Jupyter, and the number of the next exercise.
+
+    ``{exercise}`` boxes become "**Exercise n** (title)." followed by their body (options such as ``:label:``
+    dropped), numbered from ``first``; code roles (``{py:func}`` and the like) become inline code, citations
+    ``[key]``, equation references "Eq. (label)", and every other role its bare target.
+    """
+    number = first
+
+    def exercise(match: re.Match) -> str:
+        nonlocal number
+        title = match.group("title").strip()
+        head = f"**Exercise {number}**" + (f" ({title})." if title else ".")
+        number += 1
+        body = _OPTION.sub("", match.group("body").lstrip("\n"), count=0).strip("\n")
+        return f"{head}\n\n{body}\n"
+
+    def role(match: re.Match) -> str:
+        kind, target = match.group("role"), match.group("target")
+        titled = re.fullmatch(r"(?P<title>.*?)\s*<(?P<target>[^<>]+)>", target, re.S)
+        shown = titled.group("title") if titled else target.lstrip("~")
+        if kind.startswith("py:"):
+            return f"`{shown}`"
+        if kind.startswith("cite"):
+            return f"[{target}]"
+        if kind == "eq":
+            return f"Eq. ({target})"
+        return shown
+
+    text = _EXERCISE.sub(exercise, text)
+    return _ROLE.sub(role, text), number
+
+
 def student_edition(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` without solutions and without outputs."""
     student = nbformat.from_dict(nb)
-    cells = []
+    cells, exercise = [], 1
     for cell in student.cells:
         if cell.cell_type == "code":
             if SOLUTION_TAG in cell.metadata.get("tags", []):
@@ -85,7 +126,8 @@ def student_edition(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.source = stub_marked_code(cell.source)
             cell.outputs, cell.execution_count = [], None
         elif cell.cell_type == "markdown":
-            cell.source = _POINTER.sub(STUDENT_POINTER, strip_markdown_solutions(cell.source))
+            text = _POINTER.sub(STUDENT_POINTER, strip_markdown_solutions(cell.source))
+            cell.source, exercise = plain_markdown(text, exercise)
         cells.append(cell)
     student.cells = cells
     return student
