@@ -8,13 +8,52 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
+
+#: One colour per method family across the book, from the Okabe–Ito colour-blind-safe palette. A name
+#: belongs to the first family whose key it contains (case-insensitive); see :func:`method_colours`.
+METHOD_COLOURS: dict[str, str] = {
+    "cdat": "#D55E00",
+    "greedy": "#009E73",
+    "armijo": "#E69F00",
+    "polyak": "#CC79A7",
+    "adam": "#56B4E9",
+    "sam": "#D55E00",
+    "sign": "#009E73",
+    "constant": "#0072B2",
+    "sgd": "#0072B2",
+    "gd": "#0072B2",
+}
+_OTHER_COLOURS = ("#000000", "#F0E442", "#999999", "#882255", "#44AA99")
 
 
 def use_theme() -> None:
     """One theme for the whole book: white grid, colour-blind palette, legible at page width."""
     sns.set_theme(style="whitegrid", palette="colorblind", context="notebook")
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "axes.titlesize": 11, "legend.fontsize": 9})
+
+
+def method_family(name: str) -> str | None:
+    """The key of :data:`METHOD_COLOURS` that ``name`` belongs to, or None."""
+    lowered = name.lower()
+    return next((family for family in METHOD_COLOURS if family in lowered), None)
+
+
+def method_colours(names: list[str]) -> dict[str, str]:
+    """Name → colour for a figure's runs: each method family in its book-wide colour; several runs of one
+    family (three constant steps, two CDAT scales) in shades of it, from light to the full colour in the
+    order given; names of no family in further colours, in order."""
+    families: dict[str | None, list[str]] = {}
+    for name in dict.fromkeys(names):
+        families.setdefault(method_family(name), []).append(name)
+    colours = {name: colour for name, colour in zip(families.pop(None, []), _OTHER_COLOURS * 4, strict=False)}
+    for family, members in families.items():
+        base = to_rgb(METHOD_COLOURS[family])
+        for i, name in enumerate(members):
+            mix = 0.55 * (len(members) - 1 - i) / max(len(members) - 1, 1)
+            colours[name] = to_hex(tuple(c + (1 - c) * mix for c in base))
+    return colours
 
 
 def _runs(frame: pd.DataFrame, by: list[str]):
@@ -31,12 +70,30 @@ def _label(key: str, value) -> str:
 
 
 def curve_with_threshold(
-    ax: Axes, frame: pd.DataFrame, column: str, by: list[str], *, ylabel: str, log: bool = False
+    ax: Axes,
+    frame: pd.DataFrame,
+    column: str,
+    by: list[str],
+    *,
+    ylabel: str,
+    log: bool = False,
+    clip_at: float | None = None,
 ) -> None:
-    """``column`` against step, one line per run, each with its own threshold as a dashed line."""
+    """``column`` against step, one line per run, each with its own threshold as a dashed line.
+
+    With ``clip_at``, a run that leaves the range ``clip_at`` × the largest threshold (a divergence) is drawn
+    up to the edge of that range and marked there with a triangle, so it does not stretch the axis."""
+    ceiling = clip_at * frame["threshold"].max() if clip_at is not None else None
+    clipped = False
     for (label, run), colour in zip(_runs(frame, by), sns.color_palette(), strict=False):
         run = run.dropna(subset=[column])
-        ax.plot(run["step"], run[column], color=colour, label=label)
+        steps, values = run["step"].to_numpy(), run[column].to_numpy()
+        if ceiling is not None and (values > ceiling).any():
+            first = int((values > ceiling).argmax())
+            steps, values = steps[: first + 1], values[: first + 1].clip(max=ceiling)
+            ax.plot(steps[-1], ceiling, marker="^", ms=8, color=colour, clip_on=False)
+            clipped = True
+        ax.plot(steps, values, color=colour, label=label)
         ax.axhline(run["threshold"].iloc[0], color=colour, ls="--", lw=1)
         if pd.notna(run["diverged_at"].iloc[0]):
             ax.axvline(run["diverged_at"].iloc[0], color=colour, ls=":", lw=1)
@@ -44,6 +101,8 @@ def curve_with_threshold(
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
+    if clipped:
+        ax.set_ylim(top=ceiling)
     ax.legend()
 
 
