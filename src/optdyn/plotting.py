@@ -116,7 +116,7 @@ def loss_curves(ax: Axes, frame: pd.DataFrame, by: list[str]) -> None:
     ax.legend()
 
 
-def panels(n: int, width: float = 5.0, height: float = 3.6) -> tuple[Figure, list[Axes]]:
+def panels(n: int, width: float = 4.6, height: float = 3.4) -> tuple[Figure, list[Axes]]:
     """A figure of ``n`` panels, each ``width`` × ``height`` inches, at most two per row so that tick labels
     stay legible at the book's content width (a third panel starts a second row; unused cells are removed)."""
     if n < 1:
