@@ -821,6 +821,9 @@ def directional_product(data: Data) -> Measurement:
 # ----------------------------------------------------------------------------------------------- claims
 
 _MODEL = "the simplified model (our closure)"
+#: The two papers, as claim sources: "Stepping on the Edge" (CDAT) and "On the Interplay Between Stepsize
+#: Tuning and Progressive Sharpening" (Armijo, Polyak).
+A, B = "Roulet et al. 2024", "Roulet et al. 2023"
 # The chapter's records (paper claims and checks), registered before the first 3,000-step ``default`` run.
 CLAIMS: list[claims.Spec] = [
     # full batch, MLP -------------------------------------------------------------------------------
@@ -828,139 +831,139 @@ CLAIMS: list[claims.Spec] = [
         "short-win",
         "Armijo and greedy lead the best constant η early: loss over steps 10-30, ratio to the best "
         "constant's (the worse of the two)",
-        paper="≤ 1", source="(a) Fig. 1", band=claims.at_most(1.0), measure=short_win,
+        paper="≤ 1", source=f"{A}, Fig. 1", band=claims.at_most(1.0), measure=short_win,
     ),
     claims.paper_claim(
         "long-loss",
         "Armijo and greedy end behind the best constant η: final loss ratio (the better of the two)",
-        paper="> 1", source="(a) Fig. 1; (b)", band=claims.at_least(1.2), measure=long_loss,
+        paper="> 1", source=f"{A}, Fig. 1; {B}", band=claims.at_least(1.2), measure=long_loss,
     ),
     claims.paper_claim(
         "snowball-sharpness",
         "under Armijo and greedy the sharpness keeps rising: late λ over constant η=0.5's (the smaller)",
-        paper="λ grows all run long", source="(a) Fig. 2; (b)", band=claims.at_least(2.0),
+        paper="λ grows all run long", source=f"{A}, Fig. 2; {B}", band=claims.at_least(2.0),
         measure=snowball_sharpness,
     ),
     claims.paper_claim(
         "snowball-lr",
         "Armijo's and greedy's learning rate keeps falling: level of η at the end over at step 100, "
         "matched phase (the larger of the two)",
-        paper="η decreases all run long", source="(a) Fig. 2; (b)", band=claims.at_most(0.5),
+        paper="η decreases all run long", source=f"{A}, Fig. 2; {B}", band=claims.at_most(0.5),
         measure=snowball_lr,
     ),
     claims.paper_claim(
         "const-edge-0.5",
         "constant GD at η = 0.5 sits at the edge: late median η·λ_max",
-        paper="≈ 2 (Cohen et al. 2021)", source="(a) Fig. 2", band=claims.between(1.9, 2.3),
+        paper="≈ 2 (Cohen et al. 2021)", source=f"{A}, Fig. 2", band=claims.between(1.9, 2.3),
         measure=_late("constant η=0.5"),
     ),
     claims.paper_claim(
         "const-edge-1",
         "constant GD at η = 1 sits at the edge: late median η·λ_max",
-        paper="≈ 2 (Cohen et al. 2021)", source="(a) Fig. 2", band=claims.between(1.9, 2.3),
+        paper="≈ 2 (Cohen et al. 2021)", source=f"{A}, Fig. 2", band=claims.between(1.9, 2.3),
         measure=_late("constant η=1"),
     ),
     claims.paper_claim(
         "tuners-below-edge",
         "Armijo and greedy settle below the edge: late median η·λ_max (the larger of the two)",
-        paper="< 2 (product roughly constant, below the edge)", source="(a) Fig. 2 caption (digest)",
+        paper="< 2 (product roughly constant, below the edge)", source=f"{A}, Fig. 2 caption (digest)",
         band=claims.at_most(2.0), measure=tuners_below_edge,
     ),
     claims.paper_claim(
         "cdat-edge",
         "CDAT σ=2 holds η·λ_max ≈ 2: late median",
-        paper="≈ 2", source="(a) Figs. 4-5", band=claims.between(1.8, 2.3), measure=_late("CDAT σ=2"),
+        paper="≈ 2", source=f"{A}, Figs. 4-5", band=claims.between(1.8, 2.3), measure=_late("CDAT σ=2"),
     ),
     claims.paper_claim(
         "cdat-warmup",
         "CDAT σ=2's learning rate rises early like a warm-up: level of η at 25 % of the run over at step 10",
-        paper="> 1 (warm-up-like)", source="(a) Figs. 4-5", band=claims.at_least(1.0), measure=cdat_warmup,
+        paper="> 1 (warm-up-like)", source=f"{A}, Figs. 4-5", band=claims.at_least(1.0), measure=cdat_warmup,
     ),
     claims.paper_claim(
         "cdat-vs-constant",
         "CDAT σ=2 ends at a lower training loss than the best constant η of the grid (ratio)",
-        paper="< 1 (outperforms tuned constant)", source="(a) Fig. 5", band=claims.at_most(1.0),
+        paper="< 1 (outperforms tuned constant)", source=f"{A}, Fig. 5", band=claims.at_most(1.0),
         measure=cdat_vs_constant, seeds=5,
     ),
     claims.paper_claim(
         "cdat-vs-greedy",
         "CDAT σ=2 ends at a lower loss than the greedy step σ=1 (ratio)",
-        paper="< 1", source="(a) Fig. 5 and appendix (MLP)", band=claims.at_most(1.0),
+        paper="< 1", source=f"{A}, Fig. 5 and appendix (MLP)", band=claims.at_most(1.0),
         measure=cdat_vs_greedy, seeds=5,
     ),
     claims.paper_claim(
         "polyak-edge",
         "Polyak runs at or slightly beyond the edge: late median η·λ_max",
-        paper="≥ ≈2", source="(b)", band=claims.at_least(1.9), measure=_late("polyak"),
+        paper="≥ ≈2", source=f"{B}", band=claims.at_least(1.9), measure=_late("polyak"),
     ),
     claims.paper_claim(
         "polyak-vs-armijo",
         "Polyak ends at a lower training loss than Armijo (ratio)",
-        paper="< 1", source="(b)", band=claims.at_most(1.0), measure=polyak_vs_armijo,
+        paper="< 1", source=f"{B}", band=claims.at_most(1.0), measure=polyak_vs_armijo,
     ),
     claims.paper_claim(
         "polyak-vs-constant",
         "Polyak ends at a lower training loss than the best constant η (ratio)",
-        paper="< 1", source="(b)", band=claims.at_most(1.0), measure=polyak_vs_constant,
+        paper="< 1", source=f"{B}", band=claims.at_most(1.0), measure=polyak_vs_constant,
     ),
     # mini-batch ------------------------------------------------------------------------------------
     claims.paper_claim(
         "minibatch-sigma",
         "the best σ moves down as the batch shrinks (β = 0): log10 of CDAT's normalized final loss at "
         "σ=2 over σ=1, at the smallest batch minus in full batch",
-        paper="> 0 (σ* decreases with the batch size)", source="(a) Fig. 6", band=claims.at_least(0.0),
+        paper="> 0 (σ* decreases with the batch size)", source=f"{A}, Fig. 6", band=claims.at_least(0.0),
         measure=minibatch_sigma,
     ),
     claims.paper_claim(
         "minibatch-ema",
         "an EMA (β = 0.9) flattens that dependence: |shift with EMA| minus the shift without",
-        paper="< 0", source="(a) Fig. 6", band=claims.at_most(0.0), measure=minibatch_ema,
+        paper="< 0", source=f"{A}, Fig. 6", band=claims.at_most(0.0), measure=minibatch_ema,
         given="minibatch-sigma",
     ),
     claims.paper_claim(
         "minibatch-armijo",
         "Armijo's handicap against the best constant η shrinks in small batches: (Armijo/constant at the "
         "smallest batch) / (the same in full batch), normalized final losses",
-        paper="< 1 (the blow-up is a full/large-batch effect)", source="(b) abstract",
+        paper="< 1 (the blow-up is a full/large-batch effect)", source=f"{B}, abstract",
         band=claims.at_most(1.0), measure=minibatch_armijo,
     ),
     # second model ------------------------------------------------------------------------------------
     claims.paper_claim(
         "deep-snowball-sharpness",
         "deep MLP: under Armijo and greedy the sharpness keeps rising: late λ over constant η=0.5's",
-        paper="λ grows all run long", source="(a) Fig. 2; (b)", band=claims.at_least(2.0),
+        paper="λ grows all run long", source=f"{A}, Fig. 2; {B}", band=claims.at_least(2.0),
         measure=lambda d: snowball_sharpness(d, "second"),
     ),
     claims.paper_claim(
         "deep-cdat-edge",
         "deep MLP: CDAT σ=2 holds η·λ_max ≈ 2: late median",
-        paper="≈ 2", source="(a) Figs. 4-5", band=claims.between(1.8, 2.3),
+        paper="≈ 2", source=f"{A}, Figs. 4-5", band=claims.between(1.8, 2.3),
         measure=_late("CDAT σ=2", key="second"),
     ),
     claims.paper_claim(
         "deep-cdat-vs-constant",
         "deep MLP: CDAT σ=2 ends at a lower training loss than the best constant η (ratio)",
-        paper="< 1 (outperforms tuned constant)", source="(a) Fig. 5", band=claims.at_most(1.0),
+        paper="< 1 (outperforms tuned constant)", source=f"{A}, Fig. 5", band=claims.at_most(1.0),
         measure=lambda d: cdat_vs_constant(d, "second"), seeds=5,
     ),
     claims.paper_claim(
         "deep-polyak-vs-armijo",
         "deep MLP: Polyak ends at a lower training loss than Armijo (ratio)",
-        paper="< 1", source="(b)", band=claims.at_most(1.0), measure=lambda d: polyak_vs_armijo(d, "second"),
+        paper="< 1", source=f"{B}", band=claims.at_most(1.0), measure=lambda d: polyak_vs_armijo(d, "second"),
     ),
     # Adam ------------------------------------------------------------------------------------------
     claims.paper_claim(
         "adam-cdat-vs-constant",
         "CDAT σ=2 on the Adam direction ends at a lower training loss than Adam with the best constant "
         "learning rate of the grid (ratio)",
-        paper="≤ 1 (matches or beats a tuned constant)", source="(a) Sec. 3, full-batch runs with Adam",
+        paper="≤ 1 (matches or beats a tuned constant)", source=f"{A}, Sec. 3, full-batch runs with Adam",
         band=claims.at_most(1.0), measure=adam_cdat_vs_constant, seeds=5,
     ),
     claims.paper_claim(
         "adam-cdat-vs-warmup",
         "CDAT σ=2 on the Adam direction ends at a lower training loss than Adam with the best linear "
         "warm-up (10 % of the run) + constant learning rate of the grid (ratio)",
-        paper="≤ 1 (matches or beats a warm-up schedule)", source="(a) Sec. 3, warm-up baseline",
+        paper="≤ 1 (matches or beats a warm-up schedule)", source=f"{A}, Sec. 3, warm-up baseline",
         band=claims.at_most(1.0), measure=adam_cdat_vs_warmup, seeds=5,
     ),
     # checks of our own code and construction -------------------------------------------------------
