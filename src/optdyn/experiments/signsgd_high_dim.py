@@ -671,7 +671,7 @@ def sgd_moment_ratio(data: Mapping[str, Any]) -> claims.Measurement:
 
 
 # ------------------------------------------------------------------------------------------ the table
-SRC = "Xiao et al. 2024"
+SRC = "Xiao et al. 2025"
 
 # The chapter's records: paper claims (the paper's value, source, band, seeds) and checks of our code,
 # each with the function that measures it on one seed's data.
