@@ -59,3 +59,16 @@ __all__ = [
 __all__ += ["model_regimes", "model_summary", "tuner_model"]
 __all__ += ["LinearNetProblem", "balanced_r_med", "linear_net_hessian_diagonal", "linear_net_init"]
 __all__ += ["linear_net_loss", "linear_net_problem", "unit_imbalance"]
+from .second_order import (  # noqa: E402
+    flattest_sharpness,
+    normal_form_flow,
+    normal_form_invariant,
+    normal_form_limit,
+    reduced_map,
+    reduced_step,
+    reduced_variables,
+    saddle_value,
+)
+
+__all__ += ["flattest_sharpness", "normal_form_flow", "normal_form_invariant", "normal_form_limit"]
+__all__ += ["reduced_map", "reduced_step", "reduced_variables", "saddle_value"]
