@@ -1,5 +1,6 @@
-"""The second-order regression model (optdyn.models) and its two-variable reduction (optdyn.theory.second_order),
-each against an independent ground truth: autograd, a dense Hessian, GD on the parameters, an ODE solver."""
+"""The second-order regression model (optdyn.models) and its two-variable reduction
+(optdyn.theory.second_order), each against an independent ground truth: autograd, a dense Hessian, GD on
+the parameters, an ODE solver."""
 
 import math
 
@@ -55,7 +56,9 @@ def test_function_space_step_is_gd_on_parameters():
 
 def test_one_output_model_matches_the_sam_chapter_instance():
     other = theory.quadratic_regression_model(6, seed=2)
-    model = SecondOrderRegression(torch.tensor([other.z0]), torch.tensor(other.J)[:, None], torch.tensor(other.Q)[None])
+    model = SecondOrderRegression(
+        torch.tensor([other.z0]), torch.tensor(other.J)[:, None], torch.tensor(other.Q)[None]
+    )
     theta = np.random.default_rng(0).standard_normal(6)
     t = torch.tensor(theta)
     assert float(model.residual(t)[0]) == pytest.approx(other.residual(theta), abs=1e-12)
@@ -121,7 +124,9 @@ def test_two_steps_of_the_map_follow_the_normal_form():
 
 def test_normal_form_flow_conserves_its_invariant():
     c, u0, y0 = 0.5, 0.02, 0.05
-    sol = solve_ivp(lambda t, x: theory.normal_form_flow(x[0], x[1], c), (0, 2000), [u0, y0], rtol=1e-10, atol=1e-14)
+    sol = solve_ivp(
+        lambda t, x: theory.normal_form_flow(x[0], x[1], c), (0, 2000), [u0, y0], rtol=1e-10, atol=1e-14
+    )
     u, y = sol.y[:, -1]
     E0 = theory.normal_form_invariant(u0, 2 + y0, c)
     assert theory.normal_form_invariant(u, 2 + y, c) == pytest.approx(E0, rel=1e-6)

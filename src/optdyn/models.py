@@ -255,7 +255,7 @@ class SecondOrderRegression:
     def gd_step(self, z: torch.Tensor, J: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One GD step θ ← θ − η Jᵀz written in function space, exact for a quadratic model:
 
-            z ← z − η J Jᵀ z + (η²/2) Q(Jᵀz, Jᵀz),        J ← J − η Q(Jᵀz, ·).
+        z ← z − η J Jᵀ z + (η²/2) Q(Jᵀz, Jᵀz),        J ← J − η Q(Jᵀz, ·).
         """
         v = J.T @ z
         Qv = self.Q @ v
@@ -274,7 +274,8 @@ def ntk_top_eigenvalue(J: torch.Tensor) -> float:
 def second_order_regression(
     outputs: int, params: int, q: float, seed: int = 0, z_scale: float = 1.0
 ) -> SecondOrderRegression:
-    """A random instance: G_ij ~ N(0, 1/P), Q_α = q (A_α + A_αᵀ)/2 with A_α,ij ~ N(0, 1/P), z0 ~ N(0, z_scale²).
+    """A random instance: G_ij ~ N(0, 1/P), Q_α = q (A_α + A_αᵀ)/2 with A_α,ij ~ N(0, 1/P), and
+    z0 ~ N(0, z_scale²).
 
     G, A and z0 are drawn in that order from ``seed`` whatever q is, so the instances at different q (q = 0
     included: the linearized model) share G, z0 and the direction of Q. The scalings are ours.
@@ -290,7 +291,9 @@ def second_order_regression(
     return SecondOrderRegression(z0, G, q * (A + A.transpose(1, 2)) / 2)
 
 
-def two_parameter_model(omega: float, g: Sequence[float], z0: float, angle: float = 0.0) -> SecondOrderRegression:
+def two_parameter_model(
+    omega: float, g: Sequence[float], z0: float, angle: float = 0.0
+) -> SecondOrderRegression:
     """One residual, two parameters: z(θ) = z0 + gᵀθ + ½ θᵀQθ with Q = ω R diag(1, −1) Rᵀ, R the rotation by
     ``angle`` (so Q² = ω² I: a saddle whose two curvatures are ±ω)."""
     if not omega > 0:
