@@ -111,9 +111,10 @@ def _summarise_map(u: np.ndarray, s: np.ndarray, c: float) -> dict:
 
 
 def _keep(steps: int) -> np.ndarray:
-    """Steps stored for the figures: every step up to 2,000, every 10th after."""
+    """Steps stored for the figures: every step up to 2,000, then pairs (t, t + 1) with t a multiple of
+    10, so that a period-two oscillation stays visible."""
     t = np.arange(steps + 1)
-    return t[(t < 2000) | (t % 10 == 0) | (t == steps)]
+    return t[(t < 2000) | (t % 10 <= 1) | (t == steps)]
 
 
 def two_parameter(profile: str, seed: int) -> dict[str, pd.DataFrame]:
@@ -121,7 +122,7 @@ def two_parameter(profile: str, seed: int) -> dict[str, pd.DataFrame]:
 
     Returns ``summary`` (one row per start: kind, c, s0, u0, s_max, s_final, converged, crossing step, share
     of sign flips of u after it, loss rises, flattest 2·abs(c), the normal-form prediction for edge
-    starts) and ``curves`` (u_t, s_t at every step up to 2,000 and every 10th after).
+    starts) and ``curves`` (u_t, s_t at every step up to 2,000, then every 10th and the one after).
     """
     _check_seed(seed)
     steps = config(profile)["map_steps"]
@@ -243,7 +244,8 @@ def random_models(profile: str, seed: int) -> dict[str, pd.DataFrame]:
     Returns ``runs`` (one row per run: q, s0, draw, η, divergence, s_max, s_final, largest abs(s_t −
     s_0), loss
     ratio, convergence, first crossing of 2, loss rises, function-space/parameter mismatch), ``curves``
-    (s_t and loss_t of every run at s0 = :data:`S0`; every step up to 2,000, every 10th after) and ``probes``
+    (s_t and loss_t of every run at s0 = :data:`S0`; every step up to 2,000, then every 10th and the one
+    after) and ``probes``
     (η λ_max of the loss Hessian beside the NTK's at the probe steps of draw 0 at each q).
     """
     _check_seed(seed)
@@ -370,9 +372,10 @@ def figure_normal_form(two: Mapping[str, pd.DataFrame]) -> Figure:
 
 
 def figure_random(rand: Mapping[str, pd.DataFrame]) -> Figure:
-    """Left: η λ_max(J Jᵀ) against step for every draw at every q (s0 = :data:`S0`), Lanczos η λ_max(∇²L)
-    of draw 0 as crosses. Right: the loss of the same runs (log)."""
+    """Left: η λ_max(J Jᵀ) against step for every draw at every q ≤ :data:`Q_EDGE` (s0 = :data:`S0`),
+    Lanczos η λ_max(∇²L) of draw 0 as crosses. Right: the loss of the same runs (log)."""
     curves, probes = rand["curves"], rand["probes"]
+    curves, probes = curves[curves["q"] <= Q_EDGE], probes[probes["q"] <= Q_EDGE]
     fig, (ax_s, ax_l) = plotting.panels(2)
     for q, g in curves.groupby("q"):
         for draw, run in g.groupby("draw"):
