@@ -532,6 +532,7 @@ def rise_growth(data: Mapping[str, Any]) -> claims.Measurement:
 
 
 def map_error(data: Mapping[str, Any]) -> claims.Measurement:
+    """The value of :func:`reduced_map_error` stored in ``data``."""
     return claims.Measurement(float(data["map_error"]))
 
 
@@ -584,8 +585,8 @@ def linear_above(data: Mapping[str, Any]) -> claims.Measurement:
 # ------------------------------------------------------------------------------------------ the table
 SRC = "Agarwala, Pedregosa & Pennington 2023"
 ABSTRACT = f"{SRC}, abstract (ICML version)"
-TWO_D = f"{SRC}, abstract and Sec. 3 (two-parameter theorem; its number and formula not read)"
-HIGH_D = f"{SRC}, abstract and Sec. 4 (random models; the paper's sizes and scales not read)"
+TWO_D = f"{SRC}, abstract (two-parameter result; its section, theorem and formula not read)"
+HIGH_D = f"{SRC}, abstract (high-dimensional models; the paper's section, sizes and scales not read)"
 
 CLAIMS: list[claims.Spec] = [
     claims.paper_claim(

@@ -1,7 +1,8 @@
 """Closed forms and ODEs the chapters compare measurements with, one module per paper.
 
 ``stability``: thresholds of first-order methods on a quadratic. ``signsgd``: risk ODEs of signSGD and SGD
-in high dimensions. Every public name is re-exported here: ``optdyn.theory.risk_ode`` is
+in high dimensions. ``second_order``: the two-parameter second-order regression model reduced to a map
+in two variables. Every public name is re-exported here: ``optdyn.theory.risk_ode`` is
 ``optdyn.theory.signsgd.risk_ode``.
 """
 

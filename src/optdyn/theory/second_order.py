@@ -1,5 +1,6 @@
 """The two-parameter second-order regression model reduced to two variables (Agarwala, Pedregosa &
-Pennington 2023, Sec. 3; the reduction and every formula below are our derivation from the model).
+Pennington 2023, whose body we could not read: the reduction and every formula below are our derivation
+from the model).
 
 One residual, two parameters: z(θ) = z0 + gᵀθ + ½ θᵀQθ with Q = ω R diag(1, −1) Rᵀ
 (:func:`optdyn.models.two_parameter_model`). With θ' = θ + Q⁻¹g the residual is z = z_c + ½ θ'ᵀQθ',
