@@ -301,7 +301,7 @@ COLOURS = dict(zip(QS, ("#4d4d4d", "#4393c3", "#d6604d", "#762a83", "#1b7837"), 
 
 
 def figure_saddle(two: Mapping[str, pd.DataFrame]) -> Figure:
-    """Left: s_t from the saddle starts (s0 = 0.05) for every c, with the edge 2 and each flattest
+    """Left: s_t from the saddle starts (s0 = 0.05) for every c (faint: c > 1), the edge 2 and each flattest
     2·abs(c). Right: abs(u_t) of the same runs (log)."""
     curves = two["curves"]
     runs = curves[(curves["kind"] == "saddle") & (curves["s0"] == SADDLE_S0[0])]
@@ -309,7 +309,8 @@ def figure_saddle(two: Mapping[str, pd.DataFrame]) -> Figure:
     cmap = plt.get_cmap("viridis")
     for i, (c, run) in enumerate(runs.groupby("c")):
         colour = cmap(i / max(1, len(SADDLE_C) - 1))
-        ax_s.plot(run["step"] + 1, run["s"], color=colour, lw=1.2, label=f"c = {c:g}")
+        faint = dict(lw=0.5, alpha=0.4, zorder=1) if c > 1 else dict(lw=1.2, zorder=2)
+        ax_s.plot(run["step"] + 1, run["s"], color=colour, label=f"c = {c:g}", **faint)
         ax_s.axhline(theory.flattest_sharpness(c), color=colour, ls=":", lw=1)
         ax_u.plot(run["step"] + 1, np.abs(run["u"]), color=colour, lw=0.8)
     ax_s.axhline(2, color="black", ls="--", lw=1, label="edge s = 2")
