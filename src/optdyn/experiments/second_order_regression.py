@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from .. import claims, curvature, plotting, theory
 from ..models import SecondOrderRegression, ntk_top_eigenvalue, second_order_regression, two_parameter_model
 
-#: c = ηωz_c of the saddle starts; c > 1 has no stable minimum (every zero-loss point has s ≥ 2|c| > 2).
+#: c = ηωz_c of the saddle starts; c > 1 has no stable minimum (every zero-loss point has s ≥ ``2|c|`` > 2).
 SADDLE_C = (0.3, 0.5, 0.7, 0.9, 0.95, 1.0, 1.1)
 #: s0 = ηλ0 of the saddle starts (small: the start is near the saddle, where the NTK vanishes).
 SADDLE_S0 = (0.05, 0.2)
@@ -47,8 +47,9 @@ NORMAL_FORM_C = (0.3, 0.5)
 QS = (0.0, 0.5, 1.0, 1.5, 2.0)
 #: η λ_max(J₀J₀ᵀ) of the random models' runs.
 S0 = 0.5
-#: η λ_max(J₀J₀ᵀ) of the runs started past the edge, and the q at which they run.
+#: η λ_max(J₀J₀ᵀ) of the runs started past the edge …
 S0_ABOVE = 2.2
+#: … and the q at which they run.
 QS_ABOVE = (0.0, 1.0)
 #: The q whose converged draws are judged for the edge of stability.
 Q_EDGE = 1.0
@@ -56,7 +57,7 @@ Q_EDGE = 1.0
 FINAL = 0.1
 #: A run diverged when its loss is non-finite or exceeds this multiple of its initial loss.
 BLOW_UP = 1e6
-#: Converged: |u_T| + |u_{T−1}| (reduced map) or ‖z_T‖ (random models) below this.
+#: Converged: ``|u_T| + |u_{T−1}|`` (reduced map) or ‖z_T‖ (random models) below this.
 CONVERGED = 1e-8
 
 PROFILES: dict[str, dict] = {
