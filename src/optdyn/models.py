@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -202,3 +203,104 @@ def tiny_lm(
         raise ValueError("tiny_lm: all sizes must be positive")
     torch.manual_seed(seed)
     return TinyLM(vocab, context, width, depth, heads, hidden).to(dtype)
+
+
+# --- second_order_regression chapter: models quadratic in their parameters ------------------------------
+
+
+class SecondOrderRegression:
+    """A second-order regression model (Agarwala, Pedregosa & Pennington 2023): D residuals quadratic in
+    P parameters,
+
+        z(θ) = z0 + Gᵀθ + ½ Q(θ, θ),        J(θ) = ∂z/∂θ = Gᵀ + Q(θ, ·)   (D × P),
+
+    with ``z0`` (D,), ``G`` (P, D) the Jacobian at θ = 0 and ``Q`` (D, P, P) symmetric in its last two
+    slots (Q_α is the Hessian of residual α). Loss L = ½‖z‖² (no 1/D), NTK Θ = J Jᵀ (D × D), loss
+    Hessian ∇²L = JᵀJ + Σ_α z_α Q_α. ``Q = 0`` is the linearized (constant-NTK) model. Float64 tensors.
+    """
+
+    def __init__(self, z0: torch.Tensor, G: torch.Tensor, Q: torch.Tensor) -> None:
+        z0, G, Q = (torch.as_tensor(x, dtype=torch.float64) for x in (z0, G, Q))
+        D, P = z0.shape[0], G.shape[0]
+        if z0.dim() != 1 or G.shape != (P, D) or Q.shape != (D, P, P):
+            raise ValueError(
+                f"SecondOrderRegression: need z0 (D,), G (P, D), Q (D, P, P); got {tuple(z0.shape)}, "
+                f"{tuple(G.shape)}, {tuple(Q.shape)}"
+            )
+        if not torch.allclose(Q, Q.transpose(1, 2)):
+            raise ValueError("SecondOrderRegression: each Q_α must be symmetric")
+        self.z0, self.G, self.Q = z0, G, Q
+
+    @property
+    def outputs(self) -> int:
+        return self.z0.shape[0]
+
+    @property
+    def params(self) -> int:
+        return self.G.shape[0]
+
+    def residual(self, theta: torch.Tensor) -> torch.Tensor:
+        """z(θ) = z0 + Gᵀθ + ½ Q(θ, θ), shape (D,). Differentiable in θ."""
+        return self.z0 + theta @ self.G + 0.5 * (self.Q @ theta) @ theta
+
+    def jacobian(self, theta: torch.Tensor) -> torch.Tensor:
+        """J(θ) = Gᵀ + Q(θ, ·), shape (D, P)."""
+        return self.G.T + self.Q @ theta
+
+    def loss(self, theta: torch.Tensor) -> torch.Tensor:
+        """L(θ) = ½‖z(θ)‖²."""
+        z = self.residual(theta)
+        return 0.5 * (z @ z)
+
+    def gd_step(self, z: torch.Tensor, J: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One GD step θ ← θ − η Jᵀz written in function space, exact for a quadratic model:
+
+        z ← z − η J Jᵀ z + (η²/2) Q(Jᵀz, Jᵀz),        J ← J − η Q(Jᵀz, ·).
+        """
+        v = J.T @ z
+        Qv = self.Q @ v
+        return z - lr * (J @ v) + (0.5 * lr**2) * (Qv @ v), J - lr * Qv
+
+    def linearized(self) -> SecondOrderRegression:
+        """The same model with Q = 0: z(θ) = z0 + Gᵀθ, the constant-NTK model."""
+        return SecondOrderRegression(self.z0, self.G, torch.zeros_like(self.Q))
+
+
+def ntk_top_eigenvalue(J: torch.Tensor) -> float:
+    """λ_max(J Jᵀ), the top NTK eigenvalue (= the top eigenvalue of the Gauss-Newton matrix JᵀJ)."""
+    return float(torch.linalg.eigvalsh(J @ J.T)[-1])
+
+
+def second_order_regression(
+    outputs: int, params: int, q: float, seed: int = 0, z_scale: float = 1.0
+) -> SecondOrderRegression:
+    """A random instance: G_ij ~ N(0, 1/P), Q_α = q (A_α + A_αᵀ)/2 with A_α,ij ~ N(0, 1/P), and
+    z0 ~ N(0, z_scale²).
+
+    G, A and z0 are drawn in that order from ``seed`` whatever q is, so the instances at different q (q = 0
+    included: the linearized model) share G, z0 and the direction of Q. The scalings are ours.
+    """
+    if outputs < 1 or params < 1:
+        raise ValueError(f"second_order_regression: sizes must be positive, got {outputs}, {params}")
+    if not q >= 0:
+        raise ValueError(f"second_order_regression: q must be non-negative, got {q}")
+    gen = torch.Generator().manual_seed(seed)
+    G = torch.randn(params, outputs, generator=gen, dtype=torch.float64) / params**0.5
+    A = torch.randn(outputs, params, params, generator=gen, dtype=torch.float64) / params**0.5
+    z0 = z_scale * torch.randn(outputs, generator=gen, dtype=torch.float64)
+    return SecondOrderRegression(z0, G, q * (A + A.transpose(1, 2)) / 2)
+
+
+def two_parameter_model(
+    omega: float, g: Sequence[float], z0: float, angle: float = 0.0
+) -> SecondOrderRegression:
+    """One residual, two parameters: z(θ) = z0 + gᵀθ + ½ θᵀQθ with Q = ω R diag(1, −1) Rᵀ, R the rotation by
+    ``angle`` (so Q² = ω² I: a saddle whose two curvatures are ±ω)."""
+    if not omega > 0:
+        raise ValueError(f"two_parameter_model: omega must be positive, got {omega}")
+    c, s = math.cos(angle), math.sin(angle)
+    R = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
+    Q = omega * R @ torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64)) @ R.T
+    Q = (Q + Q.T) / 2
+    G = torch.as_tensor(g, dtype=torch.float64).reshape(2, 1)
+    return SecondOrderRegression(torch.tensor([float(z0)], dtype=torch.float64), G, Q[None])

@@ -1,7 +1,8 @@
 """Closed forms and ODEs the chapters compare measurements with, one module per paper.
 
 ``stability``: thresholds of first-order methods on a quadratic. ``signsgd``: risk ODEs of signSGD and SGD
-in high dimensions. Every public name is re-exported here: ``optdyn.theory.risk_ode`` is
+in high dimensions. ``second_order``: the two-parameter second-order regression model reduced to a map
+in two variables. Every public name is re-exported here: ``optdyn.theory.risk_ode`` is
 ``optdyn.theory.signsgd.risk_ode``.
 """
 
@@ -59,3 +60,16 @@ __all__ = [
 __all__ += ["model_regimes", "model_summary", "tuner_model"]
 __all__ += ["LinearNetProblem", "balanced_r_med", "linear_net_hessian_diagonal", "linear_net_init"]
 __all__ += ["linear_net_loss", "linear_net_problem", "unit_imbalance"]
+from .second_order import (  # noqa: E402
+    flattest_sharpness,
+    normal_form_flow,
+    normal_form_invariant,
+    normal_form_limit,
+    reduced_map,
+    reduced_step,
+    reduced_variables,
+    saddle_value,
+)
+
+__all__ += ["flattest_sharpness", "normal_form_flow", "normal_form_invariant", "normal_form_limit"]
+__all__ += ["reduced_map", "reduced_step", "reduced_variables", "saddle_value"]
