@@ -1,10 +1,21 @@
 """Closed forms and ODEs the chapters compare measurements with, one module per paper.
 
 ``stability``: thresholds of first-order methods on a quadratic. ``signsgd``: risk ODEs of signSGD and SGD
-in high dimensions. Every public name is re-exported here: ``optdyn.theory.risk_ode`` is
+in high dimensions. ``clipping``: the descent and variance factors of clipped SGD in the same model.
+Every public name is re-exported here: ``optdyn.theory.risk_ode`` is
 ``optdyn.theory.signsgd.risk_ode``.
 """
 
+from .clipping import (
+    best_schedule_risk,
+    clipped_comparison_ratio,
+    clipped_stability_ratio,
+    clipping_factors,
+    clipping_nu,
+    isotropic_clipped_floor,
+    isotropic_clipped_rate,
+    tabulated_factors,
+)
 from .linear_network import (
     LinearNetProblem,
     balanced_r_med,
@@ -59,3 +70,5 @@ __all__ = [
 __all__ += ["model_regimes", "model_summary", "tuner_model"]
 __all__ += ["LinearNetProblem", "balanced_r_med", "linear_net_hessian_diagonal", "linear_net_init"]
 __all__ += ["linear_net_loss", "linear_net_problem", "unit_imbalance"]
+__all__ += ["best_schedule_risk", "clipped_comparison_ratio", "clipped_stability_ratio", "clipping_factors"]
+__all__ += ["clipping_nu", "isotropic_clipped_floor", "isotropic_clipped_rate", "tabulated_factors"]
