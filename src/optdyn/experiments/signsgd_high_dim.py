@@ -184,14 +184,19 @@ def simulate(
     blocks: dict[str, np.ndarray] | None = None,
     betas: tuple[float, float] = (0.9, 0.999),
     rule: UpdateRule | None = None,
+    common: bool = False,
 ) -> pd.DataFrame:
     """Streaming SGD / signSGD / Adam / any update rule on K = O diag(spectrum) Oᵀ (O = I unless
     ``rotation``), ``seeds`` independent rows at once.
 
     Each step draws one sample x per row and moves δ ← δ − (η/d) u(r, x), r = ⟨x, θ⟩ − y, with the direction
-    u of ``rule`` (an :data:`UpdateRule`), or else of ``method``: SGD u = r x (:func:`sgd_rule`); signSGD
-    u = sign(r) sign(x) (:func:`sign_rule`); Adam (exploration; :func:`adam_rule`) with ``betas``
-    (β1 = β2 = 0 is signSGD). ``eta`` is a number or one learning rate per row.
+    u of ``rule`` (an ``UpdateRule``), or else of ``method``: SGD u = r x
+    (:func:`optdyn.experiments.signsgd_high_dim.sgd_rule`); signSGD u = sign(r) sign(x)
+    (:func:`optdyn.experiments.signsgd_high_dim.sign_rule`); Adam (exploration;
+    :func:`optdyn.experiments.signsgd_high_dim.adam_rule`) with ``betas`` (β1 = β2 = 0 is signSGD).
+    ``eta`` is a number or one learning rate per row. With ``common`` all rows start from the same δ0 and
+    see the same samples (common random numbers: differences between rows are then not sampling noise);
+    otherwise each row draws its own.
     One row per (seed, logged t) with ``per_unit`` logs per unit of t: ``risk`` = ½ δᵀKδ, plus for each
     named index set of ``blocks`` (eigenbasis coordinates) the mean of ⟨u_i, δ⟩² over the set.
     ``diverged_at`` is the first logged t at which the risk of any seed exceeded 10⁶ or was not finite
@@ -215,7 +220,9 @@ def simulate(
     sqrt_lam = lam_t.sqrt()
     O = None if rotation is None else torch.tensor(rotation, dtype=torch.float64)
     S = None if O is None else (O * sqrt_lam) @ O.T
-    delta = -init_scale * torch.randn(seeds, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
+    n_draw = 1 if common else seeds
+    delta = -init_scale * torch.randn(n_draw, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
+    delta = delta.expand(seeds, d).clone()
     delta0 = delta.numpy().copy()
     every = max(1, d // per_unit)
     steps = int(round(t_max * d))
@@ -237,8 +244,8 @@ def simulate(
     k = 0
     while k < steps and np.isnan(diverged_at):
         n = min(every, steps - k)
-        z = torch.randn(n, seeds, d, generator=gen, dtype=torch.float64)
-        eps = label_noise(noise, scale, (n, seeds), gen)
+        z = torch.randn(n, n_draw, d, generator=gen, dtype=torch.float64)
+        eps = label_noise(noise, scale, (n, n_draw), gen)
         for i in range(n):
             x = z[i] * sqrt_lam if S is None else z[i] @ S
             r = (x * delta).sum(-1) - eps[i]
