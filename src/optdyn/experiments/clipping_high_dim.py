@@ -408,7 +408,6 @@ def figure_stability(stab: pd.DataFrame) -> plt.Figure:
         ax.plot(g["t"], g["risk"], lw=1, label=f"{label}, simulated")
         if np.isfinite(clip):
             ax.plot(g["t"], g["ode"], "k--", lw=1)
-    ax.axhline(DIVERGED, color="grey", ls=":", label="divergence threshold")
     ax.set(
         yscale="log", xlabel="time t", ylabel="excess risk R", title="η = 2.5, Gaussian noise (dashed: ODE)"
     )
