@@ -12,7 +12,7 @@ measuring function) judges them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -98,12 +98,16 @@ def random_rotation(d: int, seed: int) -> np.ndarray:
 
 
 def label_noise(noise: str, scale: float, shape, gen: torch.Generator) -> torch.Tensor:
-    """Draws of ε: none, Gaussian (std s), Laplace (b), uniform [−a, a], Rademacher (±s), Cauchy (γ)."""
+    """Draws of ε: none, Gaussian (std s), Laplace (b), uniform [−a, a], Rademacher (±s), Cauchy (γ),
+    Student-t with 3 degrees of freedom (scale s)."""
     theory.noise_second_moment(noise, scale)  # validates
     if noise == "none" or scale == 0:
         return torch.zeros(shape, dtype=torch.float64)
     if noise == "gaussian":
         return scale * torch.randn(shape, generator=gen, dtype=torch.float64)
+    if noise == "student_t3":  # z / √(χ²₃/3)
+        z = torch.randn((4, *shape), generator=gen, dtype=torch.float64)
+        return scale * z[0] / torch.sqrt((z[1:] ** 2).mean(0))
     u = torch.rand(shape, generator=gen, dtype=torch.float64)
     if noise == "uniform":
         return scale * (2 * u - 1)
@@ -115,9 +119,58 @@ def label_noise(noise: str, scale: float, shape, gen: torch.Generator) -> torch.
     return scale * torch.tan(math.pi * (u - 0.5))  # cauchy
 
 
+UpdateRule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""An update rule u(r, x): residuals r of shape (rows,) and samples x of shape (rows, d) give the update
+direction of shape (rows, d); the simulator steps δ ← δ − (η/d) u(r, x)."""
+
+
+def sgd_rule(r: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """SGD's direction, the per-sample gradient g = r x."""
+    return r[:, None] * x
+
+
+def sign_rule(r: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """signSGD's direction sign(g) = sign(r) sign(x)."""
+    return torch.sign(r)[:, None] * torch.sign(x)
+
+
+def clipped_rule(threshold) -> UpdateRule:
+    """Clipped SGD's direction clip_c(g) = g min(1, c/‖g‖), g = r x, with raw threshold c on ‖g‖ (a number, or
+    one per row; ∞ is SGD) (Marshall et al. 2024, eq. 1)."""
+    c = torch.as_tensor(np.asarray(threshold, dtype=float), dtype=torch.float64)
+    if torch.any(torch.isnan(c)) or torch.any(c <= 0):
+        raise ValueError(f"clipping threshold must be positive, got {threshold}")
+
+    def rule(r: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        g = r[:, None] * x
+        norm = r.abs() * torch.linalg.vector_norm(x, dim=-1)
+        return g * torch.clamp(c / norm, max=1.0)[:, None]
+
+    return rule
+
+
+def adam_rule(betas: tuple[float, float] = (0.9, 0.999)) -> UpdateRule:
+    """Adam's direction m̂/(√v̂ + 10⁻¹²) with bias-corrected moments of g = r x (a fresh state per call)."""
+    b1, b2 = betas
+    state: dict[str, Any] = {"j": 0}
+
+    def rule(r: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        g = r[:, None] * x
+        if state["j"] == 0:
+            state["m"], state["v"] = torch.zeros_like(g), torch.zeros_like(g)
+        state["j"] += 1
+        j, m, v = state["j"], state["m"], state["v"]
+        m.mul_(b1).add_(g, alpha=1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (v / (1 - b2**j)).sqrt_().add_(1e-12)
+        return m / denom / (1 - b1**j)
+
+    return rule
+
+
 def simulate(
     spectrum,
-    eta: float,
+    eta,
     t_max: float,
     *,
     method: str = "signsgd",
@@ -130,12 +183,20 @@ def simulate(
     per_unit: int = 10,
     blocks: dict[str, np.ndarray] | None = None,
     betas: tuple[float, float] = (0.9, 0.999),
+    rule: UpdateRule | None = None,
+    common: bool = False,
 ) -> pd.DataFrame:
-    """Streaming SGD / signSGD / Adam on K = O diag(spectrum) Oᵀ (O = I unless ``rotation``), all seeds.
+    """Streaming SGD / signSGD / Adam / any update rule on K = O diag(spectrum) Oᵀ (O = I unless
+    ``rotation``), ``seeds`` independent rows at once.
 
-    SGD: θ ← θ − (η/d) r x;  signSGD: θ ← θ − (η/d) sign(r) sign(x), with r = ⟨x, θ⟩ − y;
-    Adam (exploration): g = r x, m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g², θ ← θ − (η/d) m̂/(√v̂ + 10⁻¹²)
-    with bias-corrected m̂, v̂ (β1 = β2 = 0 is signSGD).
+    Each step draws one sample x per row and moves δ ← δ − (η/d) u(r, x), r = ⟨x, θ⟩ − y, with the direction
+    u of ``rule`` (an ``UpdateRule``), or else of ``method``: SGD u = r x
+    (:func:`optdyn.experiments.signsgd_high_dim.sgd_rule`); signSGD u = sign(r) sign(x)
+    (:func:`optdyn.experiments.signsgd_high_dim.sign_rule`); Adam (exploration;
+    :func:`optdyn.experiments.signsgd_high_dim.adam_rule`) with ``betas`` (β1 = β2 = 0 is signSGD).
+    ``eta`` is a number or one learning rate per row. With ``common`` all rows start from the same δ0 and
+    see the same samples (common random numbers: differences between rows are then not sampling noise);
+    otherwise each row draws its own.
     One row per (seed, logged t) with ``per_unit`` logs per unit of t: ``risk`` = ½ δᵀKδ, plus for each
     named index set of ``blocks`` (eigenbasis coordinates) the mean of ⟨u_i, δ⟩² over the set.
     ``diverged_at`` is the first logged t at which the risk of any seed exceeded 10⁶ or was not finite
@@ -146,23 +207,28 @@ def simulate(
         raise ValueError(f"unknown method {method!r}; known: signsgd, sgd, adam")
     lam = np.asarray(spectrum, dtype=float)
     theory.check_covariance(lam)
-    if not eta > 0:
+    etas = np.asarray(eta, dtype=float)
+    if not (np.all(etas > 0) and np.all(np.isfinite(etas))) or etas.ndim > 1:
         raise ValueError(f"learning rate must be positive, got {eta}")
+    if etas.ndim == 1 and len(etas) != seeds:
+        raise ValueError(f"{len(etas)} learning rates given for {seeds} rows")
+    if rule is None:
+        rule = {"signsgd": sign_rule, "sgd": sgd_rule}.get(method) or adam_rule(betas)
     d = len(lam)
     gen = torch.Generator().manual_seed(int(seed) * 7919 + d)
     lam_t = torch.tensor(lam, dtype=torch.float64)
     sqrt_lam = lam_t.sqrt()
     O = None if rotation is None else torch.tensor(rotation, dtype=torch.float64)
     S = None if O is None else (O * sqrt_lam) @ O.T
-    delta = -init_scale * torch.randn(seeds, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
+    n_draw = 1 if common else seeds
+    delta = -init_scale * torch.randn(n_draw, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
+    delta = delta.expand(seeds, d).clone()
     delta0 = delta.numpy().copy()
     every = max(1, d // per_unit)
     steps = int(round(t_max * d))
-    step = eta / d
+    step = float(etas) / d if etas.ndim == 0 else torch.tensor(etas / d)[:, None]
     rows: list[dict] = []
     diverged_at = np.nan
-    b1, b2 = betas
-    m, v = torch.zeros_like(delta), torch.zeros_like(delta)
 
     def log(k):
         y = delta if O is None else delta @ O
@@ -178,22 +244,16 @@ def simulate(
     k = 0
     while k < steps and np.isnan(diverged_at):
         n = min(every, steps - k)
-        z = torch.randn(n, seeds, d, generator=gen, dtype=torch.float64)
-        eps = label_noise(noise, scale, (n, seeds), gen)
+        z = torch.randn(n, n_draw, d, generator=gen, dtype=torch.float64)
+        eps = label_noise(noise, scale, (n, n_draw), gen)
         for i in range(n):
             x = z[i] * sqrt_lam if S is None else z[i] @ S
             r = (x * delta).sum(-1) - eps[i]
-            if method == "signsgd":
-                delta.addcmul_(torch.sign(r)[:, None], torch.sign(x), value=-step)
-            elif method == "sgd":
-                delta.addcmul_(r[:, None], x, value=-step)
+            u = rule(r, x)
+            if isinstance(step, float):
+                delta.add_(u, alpha=-step)
             else:
-                g = r[:, None] * x
-                m.mul_(b1).add_(g, alpha=1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                j = k + i + 1
-                denom = (v / (1 - b2**j)).sqrt_().add_(1e-12)
-                delta.addcdiv_(m, denom, value=-step / (1 - b1**j))
+                delta.sub_(step * u)
         k += n
         if not log(k):
             diverged_at = k / d

@@ -1,11 +1,22 @@
 """Closed forms and ODEs the chapters compare measurements with, one module per paper.
 
 ``stability``: thresholds of first-order methods on a quadratic. ``signsgd``: risk ODEs of signSGD and SGD
-in high dimensions. ``second_order``: the two-parameter second-order regression model reduced to a map
-in two variables. Every public name is re-exported here: ``optdyn.theory.risk_ode`` is
+in high dimensions. ``clipping``: the descent and variance factors of clipped SGD in the same model.
+``second_order``: the two-parameter second-order regression model reduced to a map in two variables.
+Every public name is re-exported here: ``optdyn.theory.risk_ode`` is
 ``optdyn.theory.signsgd.risk_ode``.
 """
 
+from .clipping import (
+    best_schedule_risk,
+    clipped_comparison_ratio,
+    clipped_stability_ratio,
+    clipping_factors,
+    clipping_nu,
+    isotropic_clipped_floor,
+    isotropic_clipped_rate,
+    tabulated_factors,
+)
 from .linear_network import (
     LinearNetProblem,
     balanced_r_med,
@@ -73,3 +84,5 @@ from .second_order import (  # noqa: E402
 
 __all__ += ["flattest_sharpness", "normal_form_flow", "normal_form_invariant", "normal_form_limit"]
 __all__ += ["reduced_map", "reduced_step", "reduced_variables", "saddle_value"]
+__all__ += ["best_schedule_risk", "clipped_comparison_ratio", "clipped_stability_ratio", "clipping_factors"]
+__all__ += ["clipping_nu", "isotropic_clipped_floor", "isotropic_clipped_rate", "tabulated_factors"]

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import integrate, optimize, special
+from scipy import integrate, optimize, special, stats
 
-NOISES = ("none", "gaussian", "laplace", "uniform", "rademacher", "cauchy")
+NOISES = ("none", "gaussian", "laplace", "uniform", "rademacher", "cauchy", "student_t3")
 
 
 def _check_noise(noise: str, scale: float) -> None:
@@ -37,9 +37,16 @@ def check_covariance(K) -> np.ndarray:
 
 def noise_second_moment(noise: str, scale: float) -> float:
     """E[ε²] of the label noise (∞ for Cauchy). Scales: Gaussian s = std, Laplace b, uniform on [−a, a],
-    Rademacher ±s, Cauchy γ."""
+    Rademacher ±s, Cauchy γ, Student-t with 3 degrees of freedom s (E ε² = 3s²)."""
     _check_noise(noise, scale)
-    factor = {"none": 0.0, "gaussian": 1.0, "laplace": 2.0, "uniform": 1 / 3, "rademacher": 1.0}
+    factor = {
+        "none": 0.0,
+        "gaussian": 1.0,
+        "laplace": 2.0,
+        "uniform": 1 / 3,
+        "rademacher": 1.0,
+        "student_t3": 3.0,
+    }
     return np.inf if noise == "cauchy" and scale > 0 else factor.get(noise, 0.0) * scale**2
 
 
@@ -50,7 +57,8 @@ def signsgd_phi(R, noise: str = "none", scale: float = 0.0):
 
     Closed forms: none (2/π)/√(2R); Gaussian(s) (2/π)/√(2R + s²); Laplace(b) (2/π)(√(πR)/b) erfcx(√R/b)/√(2R);
     uniform[−a, a] (2/π)(√(πR)/a) erf(a/(2√R))/√(2R); Rademacher(s) (2/π) exp(−s²/(4R))/√(2R);
-    Cauchy(γ) (2/π) erfcx(γ/(2√R))/√(2R). As R → 0, φ → 2√(2/π) p_ε(0): only the noise density at 0 counts.
+    Cauchy(γ) (2/π) erfcx(γ/(2√R))/√(2R); Student-t3 by quadrature. As R → 0, φ → 2√(2/π) p_ε(0): only
+    the noise density at 0 counts.
     """
     _check_noise(noise, scale)
     R = np.maximum(np.asarray(R, dtype=float), 1e-300)
@@ -65,6 +73,10 @@ def signsgd_phi(R, noise: str = "none", scale: float = 0.0):
         return base * np.sqrt(np.pi * R) / scale * special.erf(scale / (2 * np.sqrt(R)))
     if noise == "rademacher":
         return base * np.exp(-(scale**2) / (4 * R))
+    if noise == "student_t3":  # no closed form: quadrature over the noise density
+        law = stats.t(3, scale=scale)
+        mean = np.vectorize(lambda r: law.expect(lambda e: np.exp(-(e**2) / (4 * r))))
+        return base * mean(R)
     return base * special.erfcx(scale / (2 * np.sqrt(R)))  # cauchy
 
 
@@ -132,6 +144,7 @@ def risk_ode(
     init_scale: float = 1.0,
     rtol: float = 1e-7,
     modes: bool = False,
+    clip: float = np.inf,
 ):
     """Deterministic excess-risk curve R(t) = ½ δᵀKδ of streaming SGD or signSGD with step η/d, t = k/d.
 
@@ -144,13 +157,22 @@ def risk_ode(
 
         dr_j/dt = −2η λ_j r_j + (η²/d) λ_j (2R + E ε²),                      R = ½ Σ λ_j r_j.
 
+    Clipped SGD (``method="clipped"``, Marshall et al. 2024) at the dimension-free threshold
+    c̃ = c/√tr K (``clip``), per eigenmode of K:
+
+        dr_j/dt = −2η μ_c(R) λ_j r_j + (η²/d) λ_j E[ψ_c²](R),
+
+    with the factors of :func:`optdyn.theory.clipping.tabulated_factors` (c̃ = ∞ is SGD).
+
     Solved with ``scipy.integrate.solve_ivp`` (LSODA), vectorized over the spectrum. ``K`` is a 1-D
     spectrum (diagonal covariance) or a PSD matrix. Returns (t, R) arrays, or (t, R, r) with the mode
     energies r of shape (len(t), d) when ``modes``; for SGD with E ε² = ∞ (Cauchy) R is ∞.
     Raises ValueError for a non-PSD K, a negative noise scale, η ≤ 0, or SGD past :func:`sgd_stability_limit`.
     """
-    if method not in ("signsgd", "sgd"):
-        raise ValueError(f"unknown method {method!r}; known: signsgd, sgd")
+    if method not in ("signsgd", "sgd", "clipped"):
+        raise ValueError(f"unknown method {method!r}; known: signsgd, sgd, clipped")
+    if method == "clipped" and np.isinf(clip):
+        method = "sgd"
     K = check_covariance(K)
     _check_noise(noise, scale)
     if not (eta > 0 and np.isfinite(eta)):
@@ -160,9 +182,13 @@ def risk_ode(
             f"learning rate {eta} is past the SGD risk ODE's stability limit 2d/tr K = "
             f"{sgd_stability_limit(K):.4g}: the risk diverges"
         )
+    if method == "clipped":
+        from .clipping import tabulated_factors  # clipping imports this module
+
+        tabulated_factors(1.0, clip, noise, scale)  # validates the threshold
     t = np.asarray(t, dtype=float)
     d = len(K)
-    mu, r0, c = _modes(K, delta0, init_scale, method)
+    mu, r0, c = _modes(K, delta0, init_scale, "signsgd" if method == "signsgd" else "sgd")
     m2 = noise_second_moment(noise, scale)
     if method == "sgd" and not np.isfinite(m2):
         inf = np.full_like(t, np.inf)
@@ -172,6 +198,9 @@ def risk_ode(
         R = 0.5 * mu @ r
         if method == "signsgd":
             return -2 * eta * signsgd_phi(R, noise, scale) * mu * r + eta**2 / d * c
+        if method == "clipped":
+            descent, second = tabulated_factors(R, clip, noise, scale)
+            return -2 * eta * descent * mu * r + eta**2 / d * c * second
         return -2 * eta * mu * r + eta**2 / d * c * (2 * R + m2)
 
     sol = integrate.solve_ivp(rhs, (t[0], t[-1]), r0, t_eval=t, method="LSODA", rtol=rtol, atol=1e-14)
