@@ -59,6 +59,7 @@ PROFILES: dict[str, dict] = {
         lin_p=1024,
         lin_steps=800,
         lin_batches=(2, 8, 32),
+        grid_batches=(1, 4, 16, 64),
         quad_d=60,
         quad_p=120,
         quad_steps=150,
@@ -71,12 +72,13 @@ PROFILES: dict[str, dict] = {
         edge_steps=150,
         edge_lr=(0.04, 2.0),
         edge_ratio=1.5,
-    ),  # fmt: skip
+    ),
     "default": dict(
         lin_d=512,
         lin_p=1024,
         lin_steps=1500,
         lin_batches=(2, 8, 32),
+        grid_batches=(1, 2, 4, 8, 16, 32, 64, 128),
         quad_d=100,
         quad_p=200,
         quad_steps=300,
@@ -89,12 +91,13 @@ PROFILES: dict[str, dict] = {
         edge_steps=300,
         edge_lr=(0.04, 2.0),
         edge_ratio=GRID_RATIO,
-    ),  # fmt: skip
+    ),
     "full": dict(
         lin_d=2048,
         lin_p=4096,
         lin_steps=5000,
         lin_batches=(2, 8, 32, 128),
+        grid_batches=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
         quad_d=200,
         quad_p=400,
         quad_steps=1000,
@@ -107,7 +110,7 @@ PROFILES: dict[str, dict] = {
         edge_steps=1000,
         edge_lr=(0.02, 2.0),
         edge_ratio=1.15,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -155,22 +158,28 @@ def linear_problem(d: int, p: int, seed: int) -> LinearProblem:
 def sgd_linear(problem: LinearProblem, lr: float, batch: int, steps: int, seed: int, every: int = 10):
     """SGD ``θ ← θ − (η/B) Σ_{α∈b} J_αᵀ z_α`` written on the residuals, ``z ← z − (η/B) K[:, b] z_b``, with
     each batch b of B distinct examples drawn independently. Returns (steps, losses ``‖z‖²/2D``) every
-    ``every`` steps; stops once the loss is non-finite or above 1e30 (recorded as ``inf``)."""
+    ``every`` steps; a run whose residual passes 1e15 stops there, its last loss recorded as ``inf``."""
     rng = np.random.default_rng(seed)
     z = problem.z0.copy()
     n = problem.n
+    if batch < n:  # the B smallest of n uniform numbers per step: B distinct examples, uniformly drawn
+        batches = np.argpartition(rng.random((steps, n)), batch - 1, axis=1)[:, :batch]
     record_steps, losses = [], []
     for t in range(steps + 1):
-        if t % every == 0 or t == steps:
-            loss = float(z @ z) / (2 * n)
+        if not np.abs(z).max() < 1e15:
             record_steps.append(t)
-            losses.append(loss if loss <= 1e30 else math.inf)
-            if not loss <= 1e30:
-                break
+            losses.append(math.inf)
+            break
+        if t % every == 0 or t == steps:
+            record_steps.append(t)
+            losses.append(float(z @ z) / (2 * n))
         if t == steps:
             break
-        b = rng.choice(n, batch, replace=False) if batch < n else np.arange(n)
-        z = z - (lr / batch) * (problem.K[:, b] @ z[b])
+        if batch < n:
+            b = batches[t]
+            z = z - (lr / batch) * (z[b] @ problem.K[b])  # K is symmetric: rows, not columns
+        else:
+            z = z - (lr / batch) * (problem.K @ z)
     return np.array(record_steps), np.array(losses)
 
 
@@ -220,11 +229,10 @@ def linear_edge(profile: str, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def linear_grid(
-    profile: str, seed: int, batches=(1, 2, 4, 8, 16, 32, 64, 128), n_lr: int = 14
-) -> pd.DataFrame:
-    """Final over initial loss of SGD on the linear model over a (B, η) grid (η geometric from 0.05·η_𝒦(B=1)
-    to 2.5/λ_max), with the two predicted edges: ``lr_edge`` (𝒦 = 1) and ``lr_eos`` (2/λ_max)."""
+def linear_grid(profile: str, seed: int, n_lr: int = 14) -> pd.DataFrame:
+    """Final over initial loss of SGD on the linear model over the profile's (B, η) grid (η geometric from
+    0.3·η_𝒦(B=1) to 2.5/λ_max, a third of the profile's steps), with the two predicted edges: ``lr_edge``
+    (𝒦 = 1) and ``lr_eos`` (2/λ_max)."""
     _check_seed(seed)
     cfg = config(profile)
     problem = linear_problem(cfg["lin_d"], cfg["lin_p"], seed)
@@ -233,7 +241,7 @@ def linear_grid(
     lrs = np.geomspace(low, 2.5 / lam.max(), n_lr)
     steps = max(100, cfg["lin_steps"] // 3)
     rows = []
-    for batch in batches:
+    for batch in cfg["grid_batches"]:
         edge = curvature.noise_kernel_edge_lr(lam, batch, n)
         for lr in lrs:
             s, loss = sgd_linear(problem, lr, batch, steps, seed=1000 * seed + 7 * batch, every=steps)
@@ -356,7 +364,8 @@ def _ntk_probe(X: torch.Tensor):
 def mlp_sharpening(profile: str, seed: int, lr: float = MLP_LR) -> pd.DataFrame:
     """SGD at the same η and step count for every batch size of the profile (the largest is the full batch:
     GD). One row per (batch, probe): ``step, loss, accuracy, sharpness`` (λ_max of the full-data Hessian),
-    ``ntk_trace``, ``lr_lam`` (ηλ_max) and ``kappa0`` (:func:`optdyn.curvature.noise_kernel_trace`, C = 10)."""
+    ``ntk_trace``, ``lr_lam`` (ηλ_max) and ``kappa0`` (:func:`optdyn.curvature.noise_kernel_trace`,
+    C = 10)."""
     _check_seed(seed)
     cfg = config(profile)
     data = standardized_digits()
@@ -500,7 +509,7 @@ def figure_linear(edge: pd.DataFrame, grid: pd.DataFrame) -> Figure:
     colours = _batch_colours(edge["batch"].unique())
     for r in edge.itertuples():
         ls = "-" if r.multiple < 1 else "--"
-        ax_c.plot(r.steps, r.loss, ls, color=colours[r.batch], label=f"B = {r.batch}, {r.multiple:g}·η_𝒦")
+        ax_c.plot(r.steps, r.loss, ls, color=colours[r.batch], label=f"B = {r.batch}, {r.multiple:g}·η_K")
         ax_c.plot(r.steps, r.predicted, ":", color="grey", lw=1)
     ax_c.set(yscale="log", xlabel="step", ylabel="loss ‖z‖²/2D", title="SGD (lines), recursion (grey dots)")
     ax_c.set_ylim(1e-12, 1e12)
@@ -512,7 +521,7 @@ def figure_linear(edge: pd.DataFrame, grid: pd.DataFrame) -> Figure:
                            vmin=-12, vmax=12, shading="flat")  # fmt: skip
     fig.colorbar(mesh, ax=ax_g, label="log10(final / initial loss)")
     lr_edge = grid.groupby("batch")["lr_edge"].first().reindex(B)
-    ax_g.plot(np.arange(len(B)), lr_edge, "k-o", ms=3, label="𝒦 = 1 (η_𝒦)")
+    ax_g.plot(np.arange(len(B)), lr_edge, "k-o", ms=3, label="K = 1 (η_K)")
     ax_g.axhline(grid["lr_eos"].iloc[0], color="k", ls="--", label="η = 2/λ_max")
     ax_g.set(yscale="log", xticks=np.arange(len(B)), xticklabels=[str(b) for b in B], xlabel="batch size B",
              ylabel="learning rate η", title="linear regression: where SGD diverges")  # fmt: skip
@@ -542,28 +551,29 @@ def figure_mlp_sharpening(runs: pd.DataFrame) -> Figure:
         xlabel="step", ylabel="η λ_max (full-data Hessian)", title=f"digits MLP, η = {runs['lr'].iloc[0]:g}"
     )
     ax_l.legend(fontsize=8)
-    ax_k.set(xlabel="step", ylabel="tr Θ (probe set)", title="NTK trace; 𝒦₀ = ηβ tr Θ/2C on the right axis")
+    ax_k.set(xlabel="step", ylabel="tr Θ (probe set)", title="NTK trace; K₀ = ηβ tr Θ/2C on the right axis")
     twin = ax_k.twinx()
     for batch, g in runs[runs["batch"] < n].groupby("batch"):
         twin.plot(g["step"], g["kappa0"], ":", color=colours[batch])
-    twin.set_ylabel("𝒦₀ (dotted)")
+    twin.set_ylabel("K₀ (dotted)")
     twin.grid(False)
     ax_k.legend(fontsize=8)
     return fig
 
 
 def figure_mlp_edge(crit: pd.DataFrame, init: Mapping[str, float]) -> Figure:
-    """Left: largest trainable η against B (log-log) with 2BC/tr Θ (𝒦₀ = 1), the same without 1/C, and 2/λ_max.
-    Right: final ηλ_max against final 𝒦₀ of the run at η_c for each B."""
+    """Left: largest trainable η against B (log-log) with 2BC/tr Θ (𝒦₀ = 1), the same without 1/C, and
+    2/λ_max. Right: final ηλ_max against final 𝒦₀ of the run at η_c for each B."""
     fig, (ax_e, ax_p) = plotting.panels(2)
     B = crit["batch"].to_numpy(dtype=float)
-    ax_e.errorbar(B, crit["lr_c"], yerr=[np.zeros(len(B)), (crit["lr_next"] - crit["lr_c"]).fillna(0)],
-                  fmt="o", color="k", capsize=3, label="largest trainable η (bar: next grid value)")  # fmt: skip
+    up = (crit["lr_next"] - crit["lr_c"]).fillna(0)
+    ax_e.errorbar(B, crit["lr_c"], yerr=[np.zeros(len(B)), up], fmt="o", color="k", capsize=3,
+                  label="largest trainable η (bar: next grid value)")  # fmt: skip
     Bs = np.geomspace(B.min(), B.max(), 50)
     n = 1797
     beta = 1 / Bs - 1 / n
     ax_e.plot(
-        Bs, 2 * CLASSES / (beta * init["ntk_trace"]), "-", color=COLOURS["small"], label="𝒦₀ = 1: 2C/(β tr Θ)"
+        Bs, 2 * CLASSES / (beta * init["ntk_trace"]), "-", color=COLOURS["small"], label="K₀ = 1: 2C/(β tr Θ)"
     )
     ax_e.plot(Bs, 2 / (beta * init["ntk_trace"]), ":", color=COLOURS["small"], label="same without 1/C")
     ax_e.axhline(init["eos_lr"], color=COLOURS["GD"], ls="--", label="2/λ_max (init)")
@@ -578,8 +588,8 @@ def figure_mlp_edge(crit: pd.DataFrame, init: Mapping[str, float]) -> Figure:
         ax_p.plot(r.kappa0, r.lr_lam, "o", color=colours[r.batch], label=f"B = {r.batch}")
     ax_p.axhline(2.0, color="k", ls="--", lw=1)
     ax_p.axvline(1.0, color="k", ls=":", lw=1)
-    ax_p.set(xlabel="𝒦₀ at the end", ylabel="ηλ_max at the end", title="runs at the largest trainable η",
-             xlim=(0, max(1.2, ok["kappa0"].max() * 1.1)), ylim=(0, max(2.2, ok["lr_lam"].max() * 1.1)))  # fmt: skip
+    ax_p.set(xlabel="K₀ at the end", ylabel="ηλ_max at the end", title="runs at the largest trainable η")
+    ax_p.set(xlim=(0, max(1.2, ok["kappa0"].max() * 1.1)), ylim=(0, max(2.2, ok["lr_lam"].max() * 1.1)))
     ax_p.legend(fontsize=7, ncol=2)
     return fig
 
@@ -752,7 +762,8 @@ CLAIMS: list[claims.Spec] = [
     ),
     claims.paper_claim(
         "linear-below-edge",
-        "Linear regression at 0.8·η_𝒦 (𝒦 < 1) converges: log10(final/initial loss), largest over B ∈ {2, 8, 32}",
+        "Linear regression at 0.8·η_𝒦 (𝒦 < 1) converges: log10(final/initial loss), largest over "
+        "B ∈ {2, 8, 32}",
         paper="stable for 𝒦 < 1",
         source=f"{ABSTRACT}; linear-model theorem (𝒦 closed form ours)",
         band=claims.at_most(0.0),
@@ -769,8 +780,8 @@ CLAIMS: list[claims.Spec] = [
     ),
     claims.paper_claim(
         "net-conservative",
-        "MLP on digits, same η and steps: ηλ_max at the smallest batch (B = 8) over that of GD, in the window "
-        "before GD reaches ηλ_max = 2",
+        "MLP on digits, same η and steps: ηλ_max at the smallest batch (B = 8) over that of GD, in the "
+        "window before GD reaches ηλ_max = 2",
         paper="eigenvalues rise more slowly under SGD",
         source=f"{ABSTRACT} (figures unread)",
         band=claims.at_most(0.7),
@@ -828,8 +839,8 @@ CLAIMS: list[claims.Spec] = [
     ),
     claims.check(
         "trace-loop",
-        "tr Θ from vmapped per-example Jacobians equals a per-example, per-output backward loop (MLP at init, "
-        "float32, relative difference)",
+        "tr Θ from vmapped per-example Jacobians equals a per-example, per-output backward loop (MLP at "
+        "init, float32, relative difference)",
         band=claims.at_most(1e-4),
         measure=trace_loop_error,
     ),
