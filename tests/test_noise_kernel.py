@@ -1,5 +1,6 @@
 """The NTK trace from per-example Jacobians and the noise kernel norm 𝒦 (optdyn.curvature), against an
-explicit per-example loop, a dense Jacobian, closed forms on linear models, and the second-moment recursion."""
+explicit per-example loop, a dense Jacobian, closed forms on linear models, and the second-moment
+recursion."""
 
 import math
 

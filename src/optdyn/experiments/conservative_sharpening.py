@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -280,9 +279,10 @@ class QuadraticModel:
         return np.linalg.eigvalsh(J @ J.T / len(J))
 
 
-#: Scale s of the quadratic couplings Q_α (entries N(0, s²/P²)): GD sharpens λ_max(Θ) by about 60 % at
+#: Scale s of the quadratic couplings Q_α (entries N(0, s²/P²)): GD raises λ_max(Θ) about 2.5-fold at
 #: ηλ_max(0) = :data:`QUAD_LR_LAM`, without diverging (chosen once, on GD, at the quick size).
 QUAD_SCALE = 2.0
+#: ηλ_max(Θ₀) of the quadratic-model runs (the same η for every batch size).
 QUAD_LR_LAM = 0.15
 #: Batch sizes of the quadratic model, as fractions of D (GD is the full batch).
 QUAD_FRACTIONS = (1.0, 0.25, 0.1)
@@ -455,6 +455,7 @@ def critical_lrs(edge: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The small-batch regime of the η_c fit: B ≤ SMALL_B.
 SMALL_B = 4
 
 
@@ -592,10 +593,6 @@ def figure_mlp_edge(crit: pd.DataFrame, init: Mapping[str, float]) -> Figure:
     ax_p.set(xlim=(0, max(1.2, ok["kappa0"].max() * 1.1)), ylim=(0, max(2.2, ok["lr_lam"].max() * 1.1)))
     ax_p.legend(fontsize=7, ncol=2)
     return fig
-
-
-def close(fig: Figure) -> None:
-    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------- measuring functions
