@@ -8,10 +8,12 @@ H v = ∇_θ ⟨∇_θ L(θ), v⟩; forward-over-reverse `torch.func.jvp(grad(L)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from scipy.optimize import brentq
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 LossFn = Callable[[], torch.Tensor]
@@ -179,3 +181,89 @@ def preconditioned_sharpness(
     operator = HessianOperator(loss_fn, params, scaling=preconditioner.rsqrt())
     values, _ = top_eigenpairs(operator, **lanczos)
     return float(values[0])
+
+
+# ------------------------------------------------------------------ per-example gradients, NTK trace, 𝒦
+
+
+def per_example_jacobian_norms(model: torch.nn.Module, X: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """``‖J_α‖_F²`` for every input ``x_α`` (rows of ``X``), with ``J_α = ∂f(x_α; θ)/∂θ`` (C × P).
+
+    Per-example Jacobians come from ``torch.func.vmap(torch.func.jacrev(f))`` over
+    ``torch.func.functional_call``, ``chunk`` inputs at a time (memory ``chunk·C·P`` numbers). Buffers are
+    held fixed; every parameter with ``requires_grad`` counts.
+    """
+    if chunk < 1:
+        raise ValueError(f"per_example_jacobian_norms: chunk must be at least 1, got {chunk}")
+    params = {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
+    buffers = {k: b.detach() for k, b in model.named_buffers()}
+
+    def output(p: dict, x: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(model, (p, buffers), (x.unsqueeze(0),)).squeeze(0)
+
+    per_example = torch.func.vmap(torch.func.jacrev(output), in_dims=(None, 0))
+    norms = []
+    for start in range(0, len(X), chunk):
+        jac = per_example(params, X[start : start + chunk])
+        norms.append(sum(j.pow(2).flatten(1).sum(1) for j in jac.values()))
+    return torch.cat(norms).detach()
+
+
+def ntk_trace(model: torch.nn.Module, X: torch.Tensor, chunk: int = 64) -> float:
+    """``tr Θ = tr G = (1/n) Σ_α ‖J_α‖_F²`` over the ``n`` rows of ``X``.
+
+    ``Θ = J Jᵀ/n`` is the (nC × nC) empirical NTK of the loss ``L = (1/2n) Σ_α ‖f(x_α) − y_α‖²`` and
+    ``G = (1/n) Σ_α J_αᵀ J_α`` its Gauss-Newton matrix; both have the same nonzero spectrum, hence the same
+    trace. Computed from per-example Jacobians (:func:`per_example_jacobian_norms`).
+    """
+    return float(per_example_jacobian_norms(model, X, chunk).mean())
+
+
+def batch_noise_factor(batch: int, n: int, replacement: bool = False) -> float:
+    """β of SGD's batch-selection noise: ``1/B − 1/n`` (batches drawn without replacement), ``1/B`` (with)."""
+    if not 1 <= batch <= n:
+        raise ValueError(f"batch_noise_factor: batch must lie in [1, {n}], got {batch}")
+    return 1.0 / batch if replacement else 1.0 / batch - 1.0 / n
+
+
+def noise_kernel_norm(
+    eigenvalues, lr: float, batch: int, n: int, outputs: int = 1, replacement: bool = False
+) -> float:
+    """``𝒦 = (η β / C) Σ_i λ_i / (2 − η λ_i) = (η β / C) tr[Θ (2 − ηΘ)⁻¹]`` for NTK eigenvalues ``λ_i``.
+
+    The noise kernel norm of the stochastic edge of stability (Agarwala & Pennington 2024): in the linear
+    model with the isotropy approximation the second moment of SGD's residuals stays bounded iff
+    ``η λ_max < 2`` and ``𝒦 < 1``. This closed form and its ``1/C`` are our derivation (the paper's
+    normalisation could not be read). Returns ``inf`` when ``η λ_max ≥ 2``.
+    """
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    if lr * lam.max() >= 2:
+        return math.inf
+    beta = batch_noise_factor(batch, n, replacement)
+    return float(lr * beta / outputs * np.sum(lam / (2.0 - lr * lam)))
+
+
+def noise_kernel_trace(
+    trace: float, lr: float, batch: int, n: int, outputs: int = 1, replacement: bool = False
+) -> float:
+    """``𝒦₀ = η β tr Θ / (2C)``: :func:`noise_kernel_norm` far from the edge of stability (``η λ_i ≪ 2``)."""
+    return lr * batch_noise_factor(batch, n, replacement) * trace / (2.0 * outputs)
+
+
+def noise_kernel_edge_lr(
+    eigenvalues, batch: int, n: int, outputs: int = 1, replacement: bool = False
+) -> float:
+    """The learning rate ``η_𝒦`` at which :func:`noise_kernel_norm` equals 1 (root in ``(0, 2/λ_max)``).
+
+    𝒦 rises monotonically in η from 0 and diverges at ``η = 2/λ_max``, so the root is unique; for the full
+    batch without replacement (β = 0) it is ``2/λ_max``.
+    """
+    lam_max = float(np.max(eigenvalues))
+    if batch_noise_factor(batch, n, replacement) == 0:
+        return 2.0 / lam_max
+    edge = 2.0 / lam_max
+
+    def excess(lr: float) -> float:
+        return noise_kernel_norm(eigenvalues, lr, batch, n, outputs, replacement) - 1.0
+
+    return float(brentq(excess, 0.0, edge * (1 - 1e-12), xtol=1e-14 * edge, rtol=1e-12))
