@@ -16,6 +16,7 @@ functions (:func:`mean_field_fixed_point`) give the untied deep-network predicti
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -316,8 +317,9 @@ def spectrum_stats(J: torch.Tensor, damping: float = 0.5) -> dict[str, np.ndarra
 # ------------------------------------------------------------------------------------ mean-field theory
 
 
+@functools.lru_cache(maxsize=8)
 def gauss_hermite(nodes: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights for E[g(h)], h ~ N(0, 1): E g ≈ Σ w_i g(x_i) (probabilists' Hermite)."""
+    """Nodes and weights for E[g(h)], h ~ N(0, 1): E g ≈ Σ w_i g(x_i) (probabilists' Hermite; cached)."""
     x, w = np.polynomial.hermite_e.hermegauss(nodes)
     return x, w / w.sum()
 

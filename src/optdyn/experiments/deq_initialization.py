@@ -55,7 +55,7 @@ PROFILES: dict[str, dict] = {
     "quick": dict(
         width=128, sigmas=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0), inputs=32, eig_inputs=3, iters=300, depth=30,
         widths=(64, 128, 256), width_sigmas=(1.5, 2.0), width_eig_inputs=2,
-        train_width=128, train_sigmas=(1.0, 2.0), train_families=FAMILIES, steps=60, train_iters=100,
+        train_width=64, train_sigmas=(1.0, 2.0), train_families=FAMILIES, steps=40, train_iters=100,
     ),
     "default": dict(
         width=256, sigmas=(0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0), inputs=64, eig_inputs=6,
@@ -445,8 +445,9 @@ def small_gradient_error(data: Mapping[str, Any]) -> float:
 
 
 def figure_eigenvalues(eigs: Mapping[str, np.ndarray], sigma: float, mf: Mapping[str, float]):
-    """Eigenvalues of J in the complex plane per family, unit circle (black), the mean-field disk of radius √χ
-    (dashed) and the line Re λ = 1 (the backward solve breaks where an eigenvalue reaches 1)."""
+    """Eigenvalues of J in the complex plane per family, unit circle (black), for Gaussian and orthogonal W
+    the mean-field disk of radius √χ (dashed), and the line Re λ = 1 (the backward solve breaks where an
+    eigenvalue reaches 1)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(9, 8), constrained_layout=True)
@@ -454,8 +455,9 @@ def figure_eigenvalues(eigs: Mapping[str, np.ndarray], sigma: float, mf: Mapping
     for ax, (family, lam) in zip(axes.flat, eigs.items(), strict=True):
         ax.scatter(lam.real, lam.imag, s=6, color=COLOURS[family])
         ax.plot(np.cos(t), np.sin(t), color="k", lw=1, label="unit circle")
-        r = mf["sqrt_chi"] * _rms(family)
-        ax.plot(r * np.cos(t), r * np.sin(t), "k--", lw=1, label="mean-field radius √χ")
+        if family in ("gaussian", "orthogonal"):
+            r = mf["sqrt_chi"]
+            ax.plot(r * np.cos(t), r * np.sin(t), "k--", lw=1, label="mean-field radius √χ")
         ax.axvline(1.0, color="r", lw=0.8, ls=":", label="Re λ = 1")
         ax.set(xlabel="Re λ", ylabel="Im λ", title=f"{family}, σ_w = {sigma:g}", aspect="equal",
                xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))  # fmt: skip
