@@ -415,6 +415,11 @@ def spectrum_predicts_success(data: Mapping[str, Any]) -> claims.Measurement:
     )
 
 
+def radius_rule_agreement(training: pd.DataFrame) -> float:
+    """Fraction of runs whose success equals [ρ(J) at init < 1] (the plain-iteration edge, for comparison)."""
+    return float((training["success"] == (training["rho"] < 1.0)).mean())
+
+
 def _best_threshold_agreement(t: pd.DataFrame) -> float:
     """The best agreement any single σ_w threshold ("trains iff σ_w < s") reaches, pooled over families."""
     cuts = np.concatenate([[0.0], np.sort(t["sigma"].unique()) + 1e-9, [np.inf]])
@@ -537,6 +542,10 @@ def figure_widths(widths: pd.DataFrame):
     a.axhline(1.0, color="r", lw=0.8, ls=":")
     a.set(xlabel="width N", ylabel="ρ(J) at z*", xscale="log")
     b.set(xlabel="width N", ylabel="fraction solved (damped)", xscale="log", ylim=(-0.03, 1.03))
+    ticks = sorted(widths["width"].unique())
+    for ax in (a, b):
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
     b.legend(fontsize=7)
     return fig
 
