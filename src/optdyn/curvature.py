@@ -286,22 +286,22 @@ class GaussNewtonSplit:
 
         return LinearOperator((self.dim, self.dim), matvec=matvec, rmatvec=matvec, dtype=np.float64)
 
-    def hutchinson(self, part: str, probes: int = 10, seed: int = 0) -> dict[str, float]:
-        """Trace and Frobenius norm of one part from ``probes`` Rademacher vectors r:
-        tr A ≈ mean rᵀAr and ‖A‖_F² ≈ mean ‖Ar‖² (both unbiased)."""
-        if part not in self.PARTS:
-            raise ValueError(f"GaussNewtonSplit: unknown part {part!r}; known: {', '.join(self.PARTS)}")
+    def hutchinson(self, probes: int = 10, seed: int = 0) -> dict[str, dict[str, float]]:
+        """Trace and Frobenius norm of H, G and NME from the same ``probes`` Rademacher vectors r:
+        tr A ≈ mean rᵀAr and ‖A‖_F² ≈ mean ‖Ar‖² (both unbiased); NME r = H r − G r."""
         if probes < 1:
             raise ValueError(f"hutchinson: probes must be at least 1, got {probes}")
         gen = torch.Generator().manual_seed(seed)
-        product = getattr(self, part)
-        traces, squares = [], []
+        sums = {part: [0.0, 0.0] for part in self.PARTS}
         for _ in range(probes):
             r = (torch.randint(0, 2, (self.dim,), generator=gen) * 2 - 1).to(self.like)
-            ar = product(r)
-            traces.append(float(r @ ar))
-            squares.append(float(ar @ ar))
-        return {"trace": float(np.mean(traces)), "frobenius": float(np.sqrt(np.mean(squares)))}
+            hr, gr = self.hessian(r), self.gauss_newton(r)
+            for part, ar in zip(self.PARTS, (hr, gr, hr - gr), strict=True):
+                sums[part][0] += float(r @ ar)
+                sums[part][1] += float(ar @ ar)
+        return {
+            part: {"trace": t / probes, "frobenius": (f / probes) ** 0.5} for part, (t, f) in sums.items()
+        }
 
     def extreme_eigenvalues(self, part: str, tol: float = 1e-2, maxiter: int = 200) -> tuple[float, float]:
         """The smallest and largest eigenvalue of one part by Lanczos (``which='BE'``, seeded start)."""

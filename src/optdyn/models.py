@@ -291,7 +291,8 @@ def jet_mlp(
     seed: int = 0,
     dtype: torch.dtype = torch.float64,
 ) -> nn.Sequential:
-    """:func:`mlp` with :class:`JetActivation` units; the same seed gives the same weights as ``mlp``."""
+    """:func:`optdyn.models.mlp` with :class:`optdyn.models.JetActivation` units; the same seed gives the
+    same weights as ``mlp``."""
     model = mlp(widths, "relu", seed=seed, dtype=dtype)
     for i, layer in enumerate(model):
         if isinstance(layer, nn.ReLU):
