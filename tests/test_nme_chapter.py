@@ -48,7 +48,7 @@ def test_profiles_compare_every_variant_and_penalty():
     assert set(nme.PROFILES) == {"quick", "default", "full"}
     for cfg in nme.PROFILES.values():
         assert set(cfg["variants"]) == set(nme.VARIANTS)
-        assert cfg["many_samples"] == 5 and cfg["steps"] >= 300
+        assert cfg["many_samples"] == 5 and cfg["steps"] >= 200
     with pytest.raises(ValueError):
         nme.config("huge")
     with pytest.raises(ValueError):

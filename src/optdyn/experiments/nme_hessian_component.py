@@ -58,7 +58,7 @@ PENALTIES = ("weight noise", "tr(H) penalty", "tr(G) penalty")
 
 PROFILES: dict[str, dict] = {
     "quick": dict(
-        steps=300,
+        steps=200,
         every=100,
         rhos=(1.0,),
         sigma2s=(0.1,),
@@ -645,11 +645,12 @@ def figure_blocks(blocks: pd.DataFrame):
     fig, axes = plotting.panels(2, width=4.6, height=3.8)
     floor = 1e-6 * blocks["max_abs"].max()
     for ax, (act, g) in zip(axes, blocks.groupby("activation", sort=False), strict=True):
-        heat = g.pivot(index="row", columns="col", values="max_abs").clip(lower=floor)
+        raw = g.pivot(index="row", columns="col", values="max_abs")
+        heat = raw.clip(lower=floor)
         sns.heatmap(
             heat,
             ax=ax,
-            annot=True,
+            annot=raw,
             fmt=".1e",
             norm=LogNorm(vmin=floor, vmax=blocks["max_abs"].max()),
             cbar=False,
