@@ -267,3 +267,160 @@ def noise_kernel_edge_lr(
         return noise_kernel_norm(eigenvalues, lr, batch, n, outputs, replacement) - 1.0
 
     return float(brentq(excess, 0.0, edge * (1 - 1e-12), xtol=1e-14 * edge, rtol=1e-12))
+
+
+# ------------------------------------------------------------------------------------------------------
+# The Gauss-Newton split H = G + NME of a softmax cross-entropy loss (Dauphin, Agarwala & Mobahi 2024)
+
+
+def softmax_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """L = (1/N) Σ_i −Σ_k y_ik log softmax(z_i)_k for one-hot (or probability) targets ``y``."""
+    return -(targets * torch.log_softmax(logits, dim=1)).sum() / len(logits)
+
+
+def _functional_model(model: torch.nn.Module, inputs: torch.Tensor):
+    """θ ↦ z(θ) = f(θ, X) on a tuple of parameter tensors, by `torch.func.functional_call`."""
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+
+    def logits(*params: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(model, dict(zip(names, params, strict=True)), (inputs,))
+
+    return logits
+
+
+class GaussNewtonSplit:
+    """The loss Hessian H = ∇²_θ L of a model under softmax cross-entropy and its Gauss-Newton split
+
+    .. math::
+
+        H = \\underbrace{J^\\top H_z J}_{G} + \\underbrace{\\textstyle\\sum_{i,k}
+        \\partial L/\\partial z_{ik}\\, \\nabla^2_\\theta z_{ik}}_{\\mathrm{NME}},
+        \\qquad H_z = \\tfrac1N(\\operatorname{diag}(p_i) - p_i p_i^\\top)\\ \\text{per example},
+
+    (Dauphin, Agarwala & Mobahi 2024, their first display; ``J = ∂z/∂θ``, ``p_i = softmax(z_i)``), as
+    products with flat vectors on the batch ``(inputs, targets)`` at the model's current weights:
+    ``hessian(v)`` is forward-over-reverse ``jvp(grad L)``, ``gauss_newton(v)`` pushes v through the model's
+    ``jvp``, multiplies by H_z and pulls back with its ``vjp``, ``nme(v) = hessian(v) − gauss_newton(v)``.
+    ``nme_direct(v)`` is an independent route to the same product: the Hessian-vector product of
+    θ ↦ Σ_ik c_ik z_ik(θ) with the residual c = ∂L/∂z frozen. ``operator(part)`` wraps one of them as a
+    scipy `LinearOperator` for Lanczos. The weights must not change while the object is in use.
+    """
+
+    PARTS = ("hessian", "gauss_newton", "nme")
+
+    def __init__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.params = tuple(p.detach() for p in model.parameters() if p.requires_grad)
+        self.like = self.params[0]
+        self.dim = sum(p.numel() for p in self.params)
+        self.logits = _functional_model(model, inputs)
+        self.targets = targets
+        with torch.no_grad():
+            z = self.logits(*self.params)
+        self.probs = torch.softmax(z, dim=1)
+        #: ∂L/∂z = (p − y)/N, the residual that weights the NME.
+        self.residual = (self.probs - targets) / len(z)
+
+    def _parts(self, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(unflatten_like(v.to(self.like), self.params))
+
+    @staticmethod
+    def _flat(parts) -> torch.Tensor:
+        return torch.cat([t.reshape(-1) for t in parts]).detach()
+
+    def loss(self, *params: torch.Tensor) -> torch.Tensor:
+        """L(θ) on the batch."""
+        return softmax_cross_entropy(self.logits(*params), self.targets)
+
+    def hessian(self, v: torch.Tensor) -> torch.Tensor:
+        """H v = d/dε ∇L(θ + εv) by `torch.func.jvp` of `torch.func.grad`."""
+        grad = torch.func.grad(self.loss, argnums=tuple(range(len(self.params))))
+        _, hv = torch.func.jvp(grad, self.params, self._parts(v))
+        return self._flat(hv)
+
+    def output_hessian(self, u: torch.Tensor) -> torch.Tensor:
+        """H_z u per example: (p ⊙ u − p (p·u))/N for u of the logits' shape (N, K)."""
+        p = self.probs
+        return (p * u - p * (p * u).sum(dim=1, keepdim=True)) / len(p)
+
+    def gauss_newton(self, v: torch.Tensor) -> torch.Tensor:
+        """G v = Jᵀ H_z J v: `torch.func.jvp` of the model, H_z per example, `torch.func.vjp` back."""
+        _, jv = torch.func.jvp(self.logits, self.params, self._parts(v))
+        _, pull = torch.func.vjp(self.logits, *self.params)
+        return self._flat(pull(self.output_hessian(jv)))
+
+    def nme(self, v: torch.Tensor) -> torch.Tensor:
+        """NME v = H v − G v."""
+        return self.hessian(v) - self.gauss_newton(v)
+
+    def nme_direct(self, v: torch.Tensor) -> torch.Tensor:
+        """NME v as the Hessian-vector product of θ ↦ Σ_ik c_ik z_ik(θ) with c = ∂L/∂z held fixed."""
+
+        def weighted_logits(*params: torch.Tensor) -> torch.Tensor:
+            return (self.residual * self.logits(*params)).sum()
+
+        grad = torch.func.grad(weighted_logits, argnums=tuple(range(len(self.params))))
+        _, hv = torch.func.jvp(grad, self.params, self._parts(v))
+        return self._flat(hv)
+
+    def operator(self, part: str) -> LinearOperator:
+        """``part`` ∈ {hessian, gauss_newton, nme} as a symmetric scipy `LinearOperator` (float64)."""
+        if part not in self.PARTS:
+            raise ValueError(f"GaussNewtonSplit: unknown part {part!r}; known: {', '.join(self.PARTS)}")
+        product = getattr(self, part)
+
+        def matvec(v: np.ndarray) -> np.ndarray:
+            u = torch.as_tensor(np.ascontiguousarray(v).reshape(-1))
+            return product(u).to(torch.float64).numpy()
+
+        return LinearOperator((self.dim, self.dim), matvec=matvec, rmatvec=matvec, dtype=np.float64)
+
+    def hutchinson(self, probes: int = 10, seed: int = 0) -> dict[str, dict[str, float]]:
+        """Trace and Frobenius norm of H, G and NME from the same ``probes`` Rademacher vectors r:
+        tr A ≈ mean rᵀAr and ‖A‖_F² ≈ mean ‖Ar‖² (both unbiased); NME r = H r − G r."""
+        if probes < 1:
+            raise ValueError(f"hutchinson: probes must be at least 1, got {probes}")
+        gen = torch.Generator().manual_seed(seed)
+        sums = {part: [0.0, 0.0] for part in self.PARTS}
+        for _ in range(probes):
+            r = (torch.randint(0, 2, (self.dim,), generator=gen) * 2 - 1).to(self.like)
+            hr, gr = self.hessian(r), self.gauss_newton(r)
+            for part, ar in zip(self.PARTS, (hr, gr, hr - gr), strict=True):
+                sums[part][0] += float(r @ ar)
+                sums[part][1] += float(ar @ ar)
+        return {
+            part: {"trace": t / probes, "frobenius": (f / probes) ** 0.5} for part, (t, f) in sums.items()
+        }
+
+    def extreme_eigenvalues(self, part: str, tol: float = 1e-2, maxiter: int = 200) -> tuple[float, float]:
+        """The smallest and largest eigenvalue of one part by Lanczos (``which='BE'``, seeded start)."""
+        v0 = np.random.default_rng(0).standard_normal(self.dim)
+        values = eigsh(self.operator(part), k=2, which="BE", v0=v0, tol=tol, maxiter=maxiter, ncv=12)[0]
+        return float(values.min()), float(values.max())
+
+    def dense(self) -> dict[str, torch.Tensor]:
+        """H, G and NME as dense d×d matrices (small models only: d² entries), from `torch.func.hessian`
+        of L and the per-example Jacobian by `torch.func.jacrev`; NME = H − G."""
+        flat = self._flat(self.params)
+
+        def loss_flat(theta: torch.Tensor) -> torch.Tensor:
+            return self.loss(*unflatten_like(theta, self.params))
+
+        def logits_flat(theta: torch.Tensor) -> torch.Tensor:
+            return self.logits(*unflatten_like(theta, self.params))
+
+        H = torch.func.hessian(loss_flat)(flat)
+        J = torch.func.jacrev(logits_flat)(flat)  # (N, K, d)
+        p = self.probs
+        Hz = (torch.diag_embed(p) - p[:, :, None] * p[:, None, :]) / len(p)  # (N, K, K)
+        G = torch.einsum("nkd,nkl,nle->de", J, Hz, J)
+        return {"hessian": H, "gauss_newton": G, "nme": H - G}
+
+
+def block_slices(model: torch.nn.Module) -> dict[str, slice]:
+    """The flat index range of each trained parameter tensor, by name, in ``model.parameters()`` order."""
+    out, start = {}, 0
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            out[name] = slice(start, start + p.numel())
+            start += p.numel()
+    return out

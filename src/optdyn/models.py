@@ -304,3 +304,98 @@ def two_parameter_model(
     Q = (Q + Q.T) / 2
     G = torch.as_tensor(g, dtype=torch.float64).reshape(2, 1)
     return SecondOrderRegression(torch.tensor([float(z0)], dtype=torch.float64), G, Q[None])
+
+
+# ------------------------------------------------------------------------------------------------------
+# Activations with a chosen second derivative (Dauphin, Agarwala & Mobahi 2024, activation-NME ablations)
+
+
+def _gaussian_cdf(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def _gaussian_pdf(x: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def beta_gelu_derivatives(x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """σ_β(x) = x Φ(βx) and its first two derivatives (β = 1: GELU; β → ∞: ReLU):
+
+    σ' = Φ(βx) + βx φ(βx),  σ'' = β φ(βx)(2 − β²x²)  (φ, Φ: standard normal density and CDF).
+    """
+    u = beta * x
+    cdf, pdf = _gaussian_cdf(u), _gaussian_pdf(u)
+    return x * cdf, cdf + u * pdf, beta * pdf * (2.0 - u * u)
+
+
+def relu_derivatives(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """ReLU, its derivative 1[x > 0] and its second derivative, 0 (almost everywhere)."""
+    step = (x > 0).to(x.dtype)
+    return x * step, step, torch.zeros_like(x)
+
+
+class JetActivation(nn.Module):
+    """An elementwise activation given by its value, slope and curvature at each pre-activation x:
+
+    a(x + u) = s(x) + s'(x) u + ½ q(x) u²  (a second-order jet around the current x),
+
+    computed as ``s.detach() + u·s'.detach() + ½u²·q.detach()`` with ``u = x − x.detach()`` (value 0,
+    derivative 1). Autograd (and `torch.func`) then sees value s(x), first derivative s'(x) and second
+    derivative q(x), whatever q is. With q = σ'' this is σ itself to second order, which is all that
+    training, SAM and a gradient penalty differentiate; ``curvature="zero"`` removes σ'' (the "activation
+    NME ablated" network of Dauphin et al. 2024, Fig. 2), and ``curvature="gelu"`` gives a ReLU network
+    GELU's σ'' (their "synthetic NME", Fig. 3; the surrogate is our choice). Third derivatives are 0.
+    """
+
+    KINDS = ("relu", "gelu", "beta_gelu")
+    CURVATURES = ("own", "zero", "gelu")
+
+    def __init__(self, kind: str = "gelu", beta: float = 1.0, curvature: str = "own") -> None:
+        super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"JetActivation: unknown kind {kind!r}; known: {', '.join(self.KINDS)}")
+        if curvature not in self.CURVATURES:
+            raise ValueError(
+                f"JetActivation: unknown curvature {curvature!r}; known: {', '.join(self.CURVATURES)}"
+            )
+        if not beta > 0:
+            raise ValueError(f"JetActivation: beta must be positive, got {beta}")
+        self.kind, self.beta, self.curvature = kind, float(1.0 if kind == "gelu" else beta), curvature
+
+    def derivatives(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(s, s', q) at x, q the chosen second derivative."""
+        if self.kind == "relu":
+            value, slope, own = relu_derivatives(x)
+        else:
+            value, slope, own = beta_gelu_derivatives(x, self.beta)
+        if self.curvature == "zero":
+            return value, slope, torch.zeros_like(x)
+        if self.curvature == "gelu":
+            return value, slope, beta_gelu_derivatives(x, 1.0)[2]
+        return value, slope, own
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # detach, not no_grad: forward-mode AD (torch.func.jvp) ignores no_grad.
+        value, slope, curvature = (t.detach() for t in self.derivatives(x.detach()))
+        u = x - x.detach()
+        return value + u * slope + 0.5 * u * u * curvature
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}, beta={self.beta:g}, curvature={self.curvature}"
+
+
+def jet_mlp(
+    widths: Sequence[int],
+    kind: str = "gelu",
+    beta: float = 1.0,
+    curvature: str = "own",
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> nn.Sequential:
+    """:func:`optdyn.models.mlp` with :class:`optdyn.models.JetActivation` units; the same seed gives the
+    same weights as ``mlp``."""
+    model = mlp(widths, "relu", seed=seed, dtype=dtype)
+    for i, layer in enumerate(model):
+        if isinstance(layer, nn.ReLU):
+            model[i] = JetActivation(kind, beta, curvature)
+    return model

@@ -121,6 +121,7 @@ def train(
     divergence_loss: float = 1e6,
     curvature: bool = True,
     probe: Callable[[nn.Module], dict] | None = None,
+    objective: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> Trajectory:
     """Take ``steps`` optimizer steps and probe loss, accuracy and sharpness every ``every`` steps.
 
@@ -130,7 +131,9 @@ def train(
     ``divergence_loss`` stops the run and sets ``diverged_at``. An optimizer with ``needs_closure = True``
     is stepped as ``optimizer.step(closure)``, the closure recomputing the same minibatch's loss and gradient.
     ``curvature=False`` skips the sharpness probes; ``probe(model)``, if given, adds its dict to every probe's
-    row (other statistics of the weights, e.g. :func:`optdyn.features.nfa_stats`).
+    row (other statistics of the weights, e.g. :func:`optdyn.features.nfa_stats`). ``objective(model, X, Y)``,
+    if given, is the minibatch objective whose gradient the optimizer follows (a penalized loss, e.g. from
+    :mod:`optdyn.penalties`) in place of ``loss_fn(model(X), Y)``; probes still report ``loss_fn``.
     """
     if steps < 1:
         raise ValueError(f"train: steps must be at least 1, got {steps}")
@@ -162,7 +165,7 @@ def train(
         if step == start_step + steps:
             break
         idx = next(batches)
-        closure = _batch_closure(model, optimizer, loss_fn, data.X[idx], data.Y[idx])
+        closure = _batch_closure(model, optimizer, loss_fn, data.X[idx], data.Y[idx], objective)
         loss = closure()
         if not loss.item() <= divergence_loss:
             trajectory.rows.append({"step": step, "loss": loss.item()})
@@ -175,15 +178,18 @@ def train(
     return trajectory
 
 
-def _batch_closure(model: nn.Module, optimizer: Optimizer, loss_fn, X: torch.Tensor, Y: torch.Tensor):
-    """The closure of `torch.optim.Optimizer.step`: zero the gradients, L(batch), backward, return L.
+def _batch_closure(
+    model: nn.Module, optimizer: Optimizer, loss_fn, X: torch.Tensor, Y: torch.Tensor, objective=None
+):
+    """The closure of `torch.optim.Optimizer.step`: zero the gradients, L(batch) (or
+    ``objective(model, X, Y)``), backward, return it.
 
     Called once before every step; an optimizer whose class sets ``needs_closure = True`` (SAM, a line
     search) receives it and may call it again at other weights."""
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(X), Y)
+        loss = loss_fn(model(X), Y) if objective is None else objective(model, X, Y)
         loss.backward()
         return loss
 
