@@ -1,0 +1,206 @@
+"""``optdyn sweep`` on Dask's real engine: a LocalCluster of 2 workers, a worker that dies mid-point, the
+per-point cache, and the grid checked before anything is submitted."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from optdyn import runner
+from optdyn.runner import executors
+from optdyn.runner import sweep as sweeps
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = "title: tiny\nonly_build_toc_files: true\n"
+
+
+def make_project(root: Path, name: str = "tiny", notebook: Path | None = None) -> Path:
+    """A book of one chapter (a copy of ``notebook``, the tiny fixture by default)."""
+    (root / "book").mkdir(parents=True)
+    shutil.copy(notebook or FIXTURES / "tiny.ipynb", root / "book" / f"{name}.ipynb")
+    (root / "requirements.txt").write_text("numpy\n")
+    (root / "_config.yml").write_text(CONFIG)
+    (root / "_toc.yml").write_text(f"format: jb-book\nroot: book/_executed/{name}\n")
+    return root
+
+
+def crash_once_notebook(path: Path) -> Path:
+    """The tiny chapter with a ``crash_once`` parameter: the first execution that finds no file at that
+    path creates it and kills its own worker process (the kernel's parent) with SIGKILL mid-run."""
+    nb = nbformat.read(FIXTURES / "tiny.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += '\ncrash_once = ""'
+    crash = nbformat.v4.new_code_cell(
+        "import os, signal, time\n"
+        "if crash_once and not os.path.exists(crash_once):\n"
+        "    open(crash_once, 'w').close()\n"
+        "    os.kill(os.getppid(), signal.SIGKILL)\n"
+        "    time.sleep(30)\n"
+    )
+    nb.cells.insert(2, crash)
+    nbformat.write(nb, path)
+    return path
+
+
+def sweep_args(root: Path, *extra: str) -> list[str]:
+    return ["sweep", "tiny", "--root", str(root), "--grid", "scale=1,2", "--seeds", "0-1", *extra]
+
+
+def rows(root: Path, name: str = "tiny") -> list[dict]:
+    with open(root / "book" / "_executed" / "sweeps" / name / "sweep.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def nothing_submitted(*args, **kwargs):
+    raise AssertionError("an executor was started")
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ("width=1,2", "unknown parameter 'width' for chapter tiny"),
+        ("scale=1,'big'", "scale='big' has the wrong type: expected float"),
+        ("scale=1,20", "scale=20.0 is out of range (0, 10]"),
+        ("scale=", "expected NAME=V1,V2"),
+        ("seed=1,2", "give the seeds with --seeds"),
+        ("profile=quick,huge", "profile='huge' is not one of"),
+    ],
+)
+def test_the_grid_is_checked_before_anything_is_submitted(tmp_path, monkeypatch, capsys, grid, message):
+    root = make_project(tmp_path / "p")
+    monkeypatch.setattr(sweeps, "executor", nothing_submitted)
+    args = ["sweep", "tiny", "--root", str(root), "--grid", grid, "--seeds", "0-1"]
+    assert runner.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("optdyn: ") and err.count("\n") == 1 and message in err, err
+    assert not (root / "book" / "_executed").exists()
+
+
+def test_bad_options_are_one_line(tmp_path, monkeypatch, capsys):
+    root = make_project(tmp_path / "p")
+    monkeypatch.setattr(sweeps, "executor", nothing_submitted)
+    for extra, message in [
+        (["--scheduler", "yarn"], "expected local, dask or tcp://HOST:PORT"),
+        (["--grid", "scale=3"], "--grid scale= given twice"),
+        (["-p", "scale=3"], "given both in --grid and as a fixed value"),
+        (["--jobs", "0"], "--jobs must be at least 1"),
+    ]:
+        assert runner.main(sweep_args(root, *extra)) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+def test_grid_values_split_at_top_level_commas():
+    assert sweeps.split_values("0.5,1,2") == ["0.5", "1", "2"]
+    assert sweeps.split_values("[1,2],[3], 'a,b'") == ["[1,2]", "[3]", "'a,b'"]
+
+
+@pytest.mark.slow
+def test_a_dask_sweep_of_four_points_then_the_cache(tmp_path, monkeypatch, capsys):
+    root = make_project(tmp_path / "p")
+    assert runner.main(sweep_args(root, "--scheduler", "dask", "--jobs", "2")) == 0
+    out = capsys.readouterr().out
+    where = root / "book" / "_executed" / "sweeps" / "tiny"
+    points = [p for p in where.iterdir() if (p / "point.json").exists()]
+    assert len(points) == 4 and out.count("paper claims 1/1 in band, checks 1/1 hold") == 4
+    got = rows(root)
+    assert sorted((r["scale"], r["seed"]) for r in got) == [
+        ("1.0", "0"),
+        ("1.0", "1"),
+        ("2.0", "0"),
+        ("2.0", "1"),
+    ]
+    measured = {}
+    for point in points:
+        entry = json.loads((point / "point.json").read_text())
+        value = json.loads((point / "claims.json").read_text())["records"][0]["value"]
+        measured[(str(entry["parameters"]["scale"]), str(entry["seed"]))] = value
+    for r in got:  # the csv holds each point's own measured value
+        assert float(r["value"]) == pytest.approx(measured[(r["scale"], r["seed"])])
+    assert (where / "figures" / "tiny-value.png").stat().st_size > 0
+    assert not (root / "book" / "_executed" / "tiny.ipynb").exists()  # the book's page is left alone
+    assert not list(where.rglob(".*"))  # no temporary file left
+    # The same sweep again runs nothing; one more scale value runs only its two points.
+    monkeypatch.setattr(sweeps, "executor", nothing_submitted)
+    assert runner.main(sweep_args(root, "--scheduler", "dask", "--jobs", "2")) == 0
+    assert "4 done before, 0 to run" in capsys.readouterr().out
+    monkeypatch.undo()
+    args = sweep_args(root)
+    args[args.index("scale=1,2")] = "scale=1,2,4"
+    assert runner.main(args) == 0
+    assert "4 done before, 2 to run" in capsys.readouterr().out
+    assert len(rows(root)) == 6
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_point_is_retried_and_the_sweep_completes(tmp_path, capsys):
+    root = make_project(tmp_path / "p", notebook=crash_once_notebook(tmp_path / "crash.ipynb"))
+    marker = tmp_path / "crashed"
+    args = sweep_args(root, "--scheduler", "dask", "--jobs", "2", "-p", f"crash_once={str(marker)!r}")
+    assert runner.main(args) == 0
+    out = capsys.readouterr().out
+    assert marker.exists()
+    assert out.count("; retrying") == 1 and "worker lost" in out
+    assert len(rows(root)) == 4
+
+
+@pytest.mark.slow
+def test_a_failing_point_is_retried_once_named_and_rerun_later(tmp_path, capsys):
+    nb = nbformat.read(FIXTURES / "tiny.ipynb", as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell("assert scale < 1.5, 'scale too large'"))
+    nbformat.write(nb, tmp_path / "fails.ipynb")
+    root = make_project(tmp_path / "p", notebook=tmp_path / "fails.ipynb")
+    args = ["sweep", "tiny", "--root", str(root), "--grid", "scale=1,2", "--seeds", "0"]
+    assert runner.main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("; retrying") == 1 and "AssertionError: scale too large" in captured.out
+    assert "1 point(s) failed" in captured.err and "scale=2.0 seed 0" in captured.err
+    assert len(rows(root)) == 1
+    assert runner.main(args) == 1
+    assert "1 done before, 1 to run" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_dead_scheduler_address_is_one_line(tmp_path, capsys):
+    root = make_project(tmp_path / "p")
+    assert runner.main(sweep_args(root, "--scheduler", "tcp://127.0.0.1:9")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot connect" in err, err
+
+
+@pytest.mark.slow
+def test_a_real_chapter_at_quick_on_two_dask_workers(tmp_path, capsys):
+    """The cheapest chapter at ``quick``, two points on a LocalCluster: every check holds on both."""
+    root = tmp_path / "book-copy"
+    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("_executed", "_build"))
+    for name in ("_toc.yml", "_config.yml", "requirements.txt"):
+        shutil.copy(REPO / name, root / name)
+    chapter = "adaptive_edge_of_stability"
+    args = ["sweep", chapter, "--root", str(root), "--grid", "lr_scale=0.5,1", "--seeds", "0"]
+    assert runner.main([*args, "--profile", "quick", "--scheduler", "dask", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(f"{chapter} ") >= 2
+    got = rows(root, chapter)
+    assert {r["lr_scale"] for r in got} == {"0.5", "1.0"}
+    assert all(r["in_band"] in ("inside", "outside") for r in got)  # judged on finite values
+    for point in (root / "book" / "_executed" / "sweeps" / chapter).glob("*/claims.json"):
+        data = json.loads(point.read_text())
+        assert all(r["value"] is not None and r["band"] for r in data["records"])
+        checks = [r for r in data["records"] if r["kind"] == "check"]
+        assert all(_inside(r) for r in checks), [r["id"] for r in checks if not _inside(r)]
+
+
+def _inside(record: dict) -> bool:
+    lo, hi = record["band"]["lo"], record["band"]["hi"]
+    return (lo is None or record["value"] >= lo) and (hi is None or record["value"] <= hi)
+
+
+def test_the_dask_pins_are_exact():
+    pins = (REPO / "requirements.txt").read_text().splitlines()
+    assert any(p.startswith("dask[distributed]==") for p in pins)
+    assert any(p.startswith("distributed==") for p in pins)
+    assert executors.check_scheduler("tcp://10.0.0.1:8786") == "tcp://10.0.0.1:8786"
