@@ -23,6 +23,8 @@ from .base import ParameterError, shown
 
 #: The schedulers ``--scheduler`` accepts besides a ``tcp://HOST:PORT`` address.
 SCHEDULERS = ("local", "dask")
+#: How long to wait for a running Dask scheduler to answer.
+CONNECT_TIMEOUT = "10s"
 
 
 def check_scheduler(text: str) -> str:
@@ -162,14 +164,14 @@ def _dask(scheduler: str, workers: int) -> Iterator[Executor]:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,  # a lost worker is said once, by the caller
                 worker_class="distributed.Nanny",
             )
             client = Client(cluster)
         else:
             cluster = None
             try:
-                client = Client(scheduler, timeout="10s")
+                client = Client(scheduler, timeout=CONNECT_TIMEOUT)
             except OSError as error:
                 raise ParameterError(f"--scheduler {scheduler}: cannot connect: {error}") from None
         try:

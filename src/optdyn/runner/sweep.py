@@ -319,7 +319,11 @@ def _run_points(
     scheduler: str,
     retries: int,
 ) -> list[Point]:
-    """Submit the points, write each as it finishes, retry failures; the points that failed for good."""
+    """Submit the points, write each as it finishes, retry failures; the points that failed for good.
+
+    At most ``jobs`` points are in flight (also on a remote scheduler): a worker holds one point at a
+    time, so a worker that dies takes only its running point with it.
+    """
     source = chapters(root)[chapter]
     notebook, folder = source.read_text(), str(source.parent)
     inline = scheduler == "local" and min(jobs, len(todo)) == 1
@@ -329,7 +333,7 @@ def _run_points(
     failed: list[Point] = []
     try:
         with executor(scheduler, jobs, len(todo)) as pool:
-            capacity = 1 if isinstance(pool, InlineExecutor) else max(2, 2 * min(jobs, len(todo)))
+            capacity = 1 if isinstance(pool, InlineExecutor) else min(jobs, len(todo))
 
             def submit(point: Point) -> Future:
                 return pool.submit(in_worker, execute_point, notebook, folder, point.task, threads)
