@@ -63,7 +63,7 @@ def cluster_start() -> float:
         "import time, logging; t = time.perf_counter()\n"
         "from distributed import Client, LocalCluster\n"
         "if __name__ == '__main__':\n"
-        "    c = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,"
+        "    c = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address='127.0.0.1:0',"
         " silence_logs=logging.CRITICAL)\n"
         "    cl = Client(c); cl.close(); c.close(); print(time.perf_counter() - t)\n"
     )

@@ -42,6 +42,7 @@ class InlineExecutor(Executor):
     replace what the call uses)."""
 
     def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
+        """A finished future holding ``fn``'s result or the exception it raised."""
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
@@ -163,7 +164,7 @@ def _dask(scheduler: str, workers: int) -> Iterator[Executor]:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # not 8787: two sweeps at once do not collide
                 silence_logs=logging.CRITICAL,  # a lost worker is said once, by the caller
                 worker_class="distributed.Nanny",
             )
