@@ -194,3 +194,62 @@ def test_the_dask_pins_are_exact():
     assert any(p.startswith("dask[distributed]==") for p in pins)
     assert any(p.startswith("distributed==") for p in pins)
     assert executors.check_scheduler("tcp://10.0.0.1:8786") == "tcp://10.0.0.1:8786"
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_points_and_leaves_no_file(tmp_path):
+    """SIGINT while two points sleep in their kernels on a LocalCluster: exit 130 within seconds, no
+    point written, no kernel left behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = make_project(tmp_path / "p", name="sleepy", notebook=FIXTURES / "sleepy.ipynb")
+    env = os.environ | {"PYTHONPATH": str(REPO / "src")}
+    command = [sys.executable, "-c", "import sys; from optdyn.runner import main; sys.exit(main())"]
+    args = ["sweep", "sleepy", "--root", str(root), "--grid", "scale=1,2", "--seeds", "0"]
+    driver = subprocess.Popen(
+        [*command, *args, "--scheduler", "dask", "--jobs", "2"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    where = root / "book" / "_executed" / "sweeps" / "sleepy"
+    deadline = time.monotonic() + 60
+    while not _kernels_under(driver.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    kernels = _kernels_under(driver.pid)
+    assert kernels, "no kernel started"
+    driver.send_signal(signal.SIGINT)
+    assert driver.wait(timeout=60) == 130
+    assert not where.exists() or not [p for p in where.rglob("*") if p.is_file()]
+    deadline = time.monotonic() + 15  # an orphaned kernel notices its parent is gone within a second
+    while [k for k in kernels if _alive(k)] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [k for k in kernels if _alive(k)], "a kernel outlived the sweep"
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _kernels_under(pid: int) -> list[int]:
+    """The ipykernel processes descending from ``pid`` (or orphaned from it: ``JPY_PARENT_PID``)."""
+    import subprocess
+
+    table = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in table.splitlines() if line.strip()]
+    children: dict[int, list[int]] = {}
+    for p, pp, _ in rows:
+        children.setdefault(int(pp), []).append(int(p))
+    found, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return [int(p) for p, _, args in rows if int(p) in found and "ipykernel" in args]

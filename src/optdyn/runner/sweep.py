@@ -20,6 +20,8 @@ import hashlib
 import itertools
 import json
 import math
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -29,7 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .base import ParameterError, _claims, now, one_line, shown
-from .cache import cache_key, check_writable, clean_stale, provenance, unlink_quietly, versions, write_atomic
+from .cache import (
+    _alive,
+    cache_key,
+    check_writable,
+    clean_stale,
+    provenance,
+    unlink_quietly,
+    versions,
+    write_atomic,
+)
 from .execution import execute
 from .executors import InlineExecutor, check_scheduler, executor, in_worker, threads_per_job
 from .params import Declared, declared_parameters, parse_value
@@ -148,8 +159,10 @@ def plan_sweep(
 def execute_point(notebook: str, folder: str, task: Task, threads: int | None) -> dict:
     """Execute one point in a temporary folder of the worker and return what the driver writes: the entry
     (status, timing, error), the executed notebook and the claims JSON (text, or None). The kernel runs in
-    ``folder`` (the chapter's folder) where that exists on the worker, else in the temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="optdyn-point-") as tmp:
+    ``folder`` (the chapter's folder) where that exists on the worker, else in the temporary folder.
+    Temporary folders left by a worker that died (killed, or stopped by an interrupt) are removed first."""
+    _remove_orphans()
+    with tempfile.TemporaryDirectory(prefix=f"{_POINT_PREFIX}{os.getpid()}-") as tmp:
         source = Path(tmp) / f"{task.chapter}.ipynb"
         source.write_text(notebook)
         cwd = Path(folder) if Path(folder).is_dir() else Path(tmp)
@@ -162,6 +175,17 @@ def execute_point(notebook: str, folder: str, task: Task, threads: int | None) -
         if entry["status"] == "failed" and entry.get("look", "").startswith(tmp):
             entry["look"] = "the point's folder"
         return {"entry": entry, **found}
+
+
+_POINT_PREFIX = "optdyn-point-"
+
+
+def _remove_orphans() -> None:
+    """Remove the temporary folders of points whose worker process is gone; never raises."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_POINT_PREFIX}*-*"):
+        pid = path.name[len(_POINT_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _outcome(future: Future, point: Point) -> dict:
