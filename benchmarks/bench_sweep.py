@@ -11,7 +11,7 @@ Every configuration runs as its own ``optdyn`` process, with ``--force`` so that
 cache. Wall times depend on the machine's load; the CPU time (user + sys of the command and everything
 it started) is printed beside them.
 
-Run: .venv/bin/python benchmarks/bench_sweep.py [--chapter adaptive_edge_of_stability] [--grid lr_scale=0.5,1]
+Run: .venv/bin/python benchmarks/bench_sweep.py [--chapter nfa_alignment] [--grid profile=quick] [--seeds 0-3]
 (prints one line per measurement and a verdict; exit status 1 if a budget is missed or a command failed)
 """
 
@@ -138,7 +138,9 @@ def ratio(optdyn: str, chapter: str, grid: str, seeds: str, work: Path) -> bool:
     dask_wall, dask_cpu = timed([*sweep, "--scheduler", "dask", "--jobs", "2", "--force"], book)
     r = dask_wall / local_wall
     ok = r <= RATIO
-    n = len(grid.split("=", 1)[1].split(",")) * len(seeds.split(","))
+    from optdyn.runner import parse_seeds
+
+    n = len(grid.split("=", 1)[1].split(",")) * len(parse_seeds(seeds))
     print(f"{chapter} quick, {n} points, local pool --jobs 2: {local_wall:.1f} s wall, {local_cpu:.1f} s CPU")
     print(
         f"{chapter} quick, {n} points, Dask LocalCluster 2 workers: {dask_wall:.1f} s wall, "
@@ -150,9 +152,9 @@ def ratio(optdyn: str, chapter: str, grid: str, seeds: str, work: Path) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chapter", default="adaptive_edge_of_stability")
-    parser.add_argument("--grid", default="lr_scale=0.5,1")
-    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--chapter", default="nfa_alignment", help="the cheapest chapter at quick")
+    parser.add_argument("--grid", default="profile=quick", help="e.g. lr_scale=0.5,1 for AEoS")
+    parser.add_argument("--seeds", default="0-3")
     parser.add_argument("--skip-ratio", action="store_true", help="only the per-point overhead")
     args = parser.parse_args()
     optdyn = str(Path(sys.executable).with_name("optdyn"))

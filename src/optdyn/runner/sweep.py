@@ -533,24 +533,32 @@ def claim_figure(part, names: list[str], claim: str):
 
 
 def summary_text(chapter: str, rows: list[dict], points: list[Point], failed: list[Point]) -> str:
-    """A one-screen summary: per parameter setting, its seeds and the verdict of each paper claim."""
+    """A one-screen summary of the verdicts across seeds: one row per paper claim and one column per
+    parameter setting (up to 8 settings), else one row per setting with its verdict counts."""
     names = [k for k, _ in points[0].swept]
     settings = list(dict.fromkeys(_setting(p) for p in points))
     claims = list(dict.fromkeys(r["claim"] for r in rows))
-    lines = [f"{chapter}: {len(points) - len(failed)} of {len(points)} points done; verdicts across seeds:"]
     short = {"replicated": "yes", "not replicated": "NO", "inconclusive": "?"}
-    head = ["  ".join(names), "seeds", *claims]
-    table = [head]
-    for setting in settings[:20]:
-        mine = [r for r in rows if tuple((k, r[k]) for k in names) == setting]
-        verdict = {r["claim"]: short.get(r["verdict"], r["verdict"]) for r in mine}
-        seeds = len({r["seed"] for r in mine})
-        table.append(
-            ["  ".join(repr(v) for _, v in setting), str(seeds), *(verdict.get(c, "-") for c in claims)]
-        )
+    verdict: dict[tuple, dict[str, str]] = {s: {} for s in settings}
+    seeds: dict[tuple, set] = {s: set() for s in settings}
+    for r in rows:
+        setting = tuple((k, r[k]) for k in names)
+        verdict[setting][r["claim"]] = r["verdict"]
+        seeds[setting].add(r["seed"])
+    lines = [f"{chapter}: {len(points) - len(failed)} of {len(points)} points done; verdicts across seeds:"]
+    label = {s: " ".join(f"{k}={v!r}" for k, v in s) for s in settings}
+    if len(settings) <= 8:
+        head = ["paper claim", *(f"{label[s]} ({len(seeds[s])} seeds)" for s in settings)]
+        table = [head] + [[c, *(short.get(verdict[s].get(c, ""), "-") for s in settings)] for c in claims]
+    else:
+        head = ["setting", "seeds", *short.values()]
+        table = [head]
+        for s in settings[:20]:
+            counts = [sum(v == full for v in verdict[s].values()) for full in short]
+            table.append([label[s], str(len(seeds[s])), *map(str, counts)])
+        if len(settings) > 20:
+            table.append([f"... {len(settings) - 20} more settings in sweep.csv", "", "", "", ""])
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines += ["  " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
-    if len(settings) > 20:
-        lines.append(f"  ... {len(settings) - 20} more settings in sweep.csv")
-    lines.append("  yes: replicated, NO: not replicated, ?: inconclusive (always with under 2 finite seeds)")
+    lines.append("  yes: replicated, NO: not replicated, ?: inconclusive (straddles the band, too few seeds)")
     return "\n".join(lines)
