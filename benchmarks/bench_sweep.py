@@ -131,9 +131,9 @@ def ratio(optdyn: str, chapter: str, grid: str, seeds: str, work: Path) -> bool:
         grid,
         "--seeds",
         seeds,
-        "--profile",
-        "quick",
     ]
+    if not grid.startswith("profile="):
+        sweep += ["--profile", "quick"]
     local_wall, local_cpu = timed([*sweep, "--scheduler", "local", "--jobs", "2", "--force"], book)
     dask_wall, dask_cpu = timed([*sweep, "--scheduler", "dask", "--jobs", "2", "--force"], book)
     r = dask_wall / local_wall
@@ -156,13 +156,16 @@ def main() -> int:
     parser.add_argument("--grid", default="profile=quick", help="e.g. lr_scale=0.5,1 for AEoS")
     parser.add_argument("--seeds", default="0-3")
     parser.add_argument("--skip-ratio", action="store_true", help="only the per-point overhead")
+    parser.add_argument("--skip-overhead", action="store_true", help="only the Dask / local ratio")
     args = parser.parse_args()
     optdyn = str(Path(sys.executable).with_name("optdyn"))
     print(
         f"machine: {os.cpu_count()} CPU cores, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        ok = overhead(optdyn, [(1.0, 0), (1.0, 1), (2.0, 0), (2.0, 1)], Path(tmp))
+        ok = True
+        if not args.skip_overhead:
+            ok &= overhead(optdyn, [(1.0, 0), (1.0, 1), (2.0, 0), (2.0, 1)], Path(tmp))
         if not args.skip_ratio:
             ok &= ratio(optdyn, args.chapter, args.grid, args.seeds, Path(tmp))
     print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
