@@ -138,6 +138,20 @@ def test_a_dask_sweep_survives_a_killed_worker_then_hits_the_cache(tmp_path, mon
 
 
 @pytest.mark.slow
+def test_a_worker_killed_in_the_local_pool_fails_its_points_in_one_line_each(tmp_path, capsys):
+    """The local process pool does not survive a dead worker: the points it held are named as failed
+    (exit 1), and the same command again runs only those."""
+    root = make_project(tmp_path / "p", notebook=crash_once_notebook(tmp_path / "crash.ipynb"))
+    crash = ["-p", f"crash_once={str(tmp_path / 'crashed')!r}"]
+    assert runner.main(sweep_args(root, "--scheduler", "local", "--jobs", "2", *crash)) == 1
+    captured = capsys.readouterr()
+    assert "worker lost: BrokenProcessPool" in captured.out and "point(s) failed" in captured.err
+    assert captured.err.count("\n") == 1
+    assert runner.main(sweep_args(root, "--scheduler", "local", "--jobs", "2", *crash)) == 0
+    assert len(rows(root)) == 4
+
+
+@pytest.mark.slow
 def test_a_failing_point_is_retried_once_named_and_rerun_later(tmp_path, capsys):
     nb = nbformat.read(FIXTURES / "tiny.ipynb", as_version=4)
     nb.cells.insert(2, nbformat.v4.new_code_cell("assert scale < 1.5, 'scale too large'"))

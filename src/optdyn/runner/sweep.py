@@ -378,6 +378,17 @@ def _run_points(
     return failed
 
 
+def _submitted(submit: Callable[[Point], Future], point: Point) -> Future:
+    """``submit(point)``, or a future holding the reason it could not be submitted (a local pool broken by
+    a worker that died), so that the point is reported and retried like any other failure."""
+    try:
+        return submit(point)
+    except Exception as error:
+        future: Future = Future()
+        future.set_exception(error)
+        return future
+
+
 def _as_finished(todo: list[Point], submit: Callable[[Point], Future], capacity: int, retries: int, progress):
     """Yield (point, attempt, answer) as points finish, keeping at most ``capacity`` in flight and
     resubmitting a failed point up to ``retries`` times (saying why). On an interrupt the points in flight
@@ -388,7 +399,7 @@ def _as_finished(todo: list[Point], submit: Callable[[Point], Future], capacity:
         while queue or flight:
             while queue and len(flight) < capacity:
                 point, attempt = queue.pop(0)
-                flight[submit(point)] = (point, attempt)
+                flight[_submitted(submit, point)] = (point, attempt)
             done, _ = wait(list(flight), return_when=FIRST_COMPLETED)
             for future in done:
                 point, attempt = flight.pop(future)
