@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 from .claims import CHECK_VERDICTS, INTERVAL_METHOD, VERDICTS, counts, load, summary_tables_html
+from .runner.cache import read_report, write_atomic
+from .runner.project import chapters
 
 
 def claim_summaries(names: list[str], out: Path) -> dict[str, dict | None]:
@@ -244,8 +246,6 @@ def _relative(out: Path, root: Path) -> str:
 
 def write_pages(root: Path, out: Path) -> None:
     """Write ``scorecard.md`` and ``status.md`` into ``out`` for every chapter of the book."""
-    from .runner import _write_atomic, chapters, read_report
-
     names = toc_order(root, list(chapters(root)))
     report = read_report(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -257,4 +257,21 @@ def write_pages(root: Path, out: Path) -> None:
     for page, text in pages.items():  # unchanged pages keep their mtime: Sphinx need not re-read them
         path = out / page
         if not path.exists() or path.read_text() != text:
-            _write_atomic(path, text)
+            write_atomic(path, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m optdyn.report ROOT OUT``: :func:`write_pages` (what ``optdyn build`` runs after the
+    chapters)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m optdyn.report ROOT OUT", file=sys.stderr)
+        return 2
+    write_pages(Path(args[0]), Path(args[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
