@@ -99,6 +99,7 @@ def test_nme_is_zero_when_the_residual_is_zero():
 
 def test_gauss_newton_matches_curvlinops():
     import curvlinops  # pinned in requirements-nodeps.txt
+
     model, data = problem("gelu")
     params = [p for p in model.parameters()]
     op = curvlinops.GGNLinearOperator(
