@@ -15,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from optdyn import report, runner
+from optdyn import editions, report, runner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -317,5 +317,11 @@ def test_executed_copy_says_how_to_reproduce_it(project):
     assert "`optdyn run tiny --profile quick --seeds 0,1`" in box.source
     wall = runner.read_report(out_of(project))["tiny"]["runs"]["1"]["wall_s"]
     assert (
-        f"seed 1 {wall:.0f} s" in box.source and "{download}`source notebook <../tiny.ipynb>`" in box.source
+        f"seed 1 {wall:.0f} s" in box.source
+        and "{download}`source notebook <../tiny.ipynb>`" in box.source
+        and "{download}`student notebook <student/tiny.ipynb>`" in box.source
     )
+    student = nbformat.read(out_of(project) / "student" / "tiny.ipynb", as_version=4)
+    assert [c.source for c in student.cells] == [
+        c.source for c in editions.student_edition(nbformat.read(project / "book" / "tiny.ipynb", 4)).cells
+    ]

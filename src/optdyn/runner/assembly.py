@@ -39,8 +39,10 @@ def _reproduce_cell(source: Path, out: Path, name: str, runs: list[dict]) -> nbf
         f"This page: profile `{first['profile']}`, seed {seeds[0]}'s figures; the verdicts use "
         f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))}, each a separate execution "
         f"({walls}; executed {first['date'][:10]} on {machine}).",
-        f"Download the {{download}}`source notebook <{relative}>` (no outputs); the download button at the "
-        "top of the page gives this executed copy, and the launch button opens it in Colab or Binder.",
+        f"Download the {{download}}`source notebook <{relative}>` (with solutions, no outputs) or the "
+        f"{{download}}`student notebook <student/{name}.ipynb>` (no solutions; exercises in plain Markdown "
+        "for Colab and Jupyter); the download button at the top of the page gives this executed copy, and "
+        "the launch button opens it in Colab or Binder.",
         "```",
     ]
     return nbformat.v4.new_markdown_cell(
@@ -81,12 +83,23 @@ def _across_seeds_cell(summary: dict, missing: list[int], failed: list[int]) -> 
     return nbformat.v4.new_markdown_cell(text, metadata={"tags": [ACROSS_TAG]}, id=ACROSS_TAG)
 
 
+def _write_student_notebook(source: Path, out: Path, name: str) -> None:
+    """``<out>/student/<name>.ipynb``: the chapter without solutions, exercises in plain Markdown."""
+    from ..editions import student_edition
+
+    (out / "student").mkdir(exist_ok=True)
+    student = student_edition(nbformat.read(source, as_version=4))
+    write_if_changed(out / "student" / f"{name}.ipynb", nbformat.writes(student))
+
+
 def assemble(source: Path, out: Path, name: str, tasks: list[Task], entries: dict[int, dict]) -> dict | None:
     """The chapter's page and verdicts from its seeds' executions.
 
     Writes ``<out>/<name>.ipynb`` (the first seed's executed copy with the chapter's Reproduce box and the
-    "across seeds" table under its claims) and ``<out>/<name>.claims.json`` (:func:`optdyn.claims.aggregate`),
-    each only when it changed. Returns the summary, or None when no seed has a good run.
+    "across seeds" table under its claims), ``<out>/<name>.claims.json`` (:func:`optdyn.claims.aggregate`)
+    and ``<out>/student/<name>.ipynb`` (the student edition the box links,
+    :func:`optdyn.editions.student_edition`), each only when it changed. Returns the summary, or None when
+    no seed has a good run.
     """
     runs = _seed_claims(out, tasks)
     first = seed_dir(out) / f"{tasks[0].run_name}.ipynb"
@@ -101,6 +114,7 @@ def assemble(source: Path, out: Path, name: str, tasks: list[Task], entries: dic
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
+    _write_student_notebook(source, out, name)
     cells.insert(1, _reproduce_cell(source, out, name, box_runs))
     summary = None
     if runs:
