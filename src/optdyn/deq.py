@@ -293,6 +293,7 @@ class DEQ(nn.Module):
         return z
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``V z* + c`` read from the equilibrium ``z*`` of each row of ``x``."""
         return self.equilibrium(x) @ self.V.T + self.c
 
     def jacobians(self, x: torch.Tensor) -> torch.Tensor:

@@ -375,6 +375,7 @@ class JetActivation(nn.Module):
         return value, slope, own
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The jet ``s + u·s' + ½u²·q`` at ``x``, elementwise (value s(x), derivatives s'(x) and q(x))."""
         # detach, not no_grad: forward-mode AD (torch.func.jvp) ignores no_grad.
         value, slope, curvature = (t.detach() for t in self.derivatives(x.detach()))
         u = x - x.detach()
