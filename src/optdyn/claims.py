@@ -547,12 +547,12 @@ def seed_tables_html(cs: ClaimSet) -> str:
         out += [
             "<p><b>Checks of our own code</b> (never counted as replications)</p>",
             _table(
-                ["check", "statement", "value", "band", "result"],
+                ["result", "check", "statement", "value", "band"],
                 [
-                    [r.id, r.statement, _seed_value(r), str(r.band), badge("holds" if r.inside else "fails")]
+                    [badge("holds" if r.inside else "fails"), r.id, r.statement, _seed_value(r), str(r.band)]
                     for r in cs.checks()
                 ],
-                raw_cols={2, 4},
+                raw_cols={0, 3},
             ),
         ]
     return "".join(out)

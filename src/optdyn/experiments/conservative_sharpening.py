@@ -651,7 +651,10 @@ def linear_ratio(data: Mapping[str, Any], multiple: float) -> claims.Measurement
     e = data["linear"]
     e = e[e["multiple"] == multiple]
     logs = np.log10(e["final_ratio"].to_numpy())
-    detail = ", ".join(f"B={r.batch}: {r.final_ratio:.2g}" for r in e.itertuples())
+    detail = ", ".join(
+        f"B={r.batch}: {r.final_ratio:.2g}" if np.isfinite(r.final_ratio) else f"B={r.batch}: diverged"
+        for r in e.itertuples()
+    )
     value = logs.max() if multiple < 1 else logs.min()
     return claims.Measurement(
         float(value) if np.isfinite(value) else 30.0 if value > 0 else None, detail=detail
