@@ -32,6 +32,7 @@ from torch import nn
 from .. import claims, data, local_geometry, models, theory
 from ..local_geometry import Block
 from ..optim import Adam, heavy_ball
+from .profiles import profile_config
 
 LM_SMALL = dict(context=64, width=16, depth=2, heads=2, hidden=64)
 PROFILES: dict[str, dict] = {
@@ -69,9 +70,7 @@ INNER = ("q", "k", "v", "proj", "fc1", "fc2")
 
 def config(profile: str) -> dict:
     """The sizes and step counts of a profile."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
+    return profile_config(PROFILES, profile)
 
 
 def _check_seed(seed: int) -> None:

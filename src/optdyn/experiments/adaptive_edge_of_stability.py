@@ -26,6 +26,7 @@ from ..data import digits
 from ..models import mlp
 from ..optim import Adam, gd, heavy_ball, nesterov
 from ..train import SharpnessTracker, train
+from .profiles import profile_config
 
 WIDTHS = (64, 64, 64, 10)
 #: Fraction of the run, at its end, over which plateaus and late statistics are taken.
@@ -87,9 +88,7 @@ PROFILES: dict[str, dict] = {
 
 def config(profile: str) -> dict:
     """The sizes and step counts of a profile."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
+    return profile_config(PROFILES, profile)
 
 
 def _record(run: Callable, steps: int, cfg: dict, seed: int, **columns) -> pd.DataFrame:

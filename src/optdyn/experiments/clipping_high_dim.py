@@ -26,6 +26,7 @@ from matplotlib.ticker import NullFormatter
 
 from .. import claims, plotting, theory
 from ..claims import at_least, at_most, within
+from .profiles import profile_config
 from .signsgd_high_dim import DIVERGED, clipped_rule, label_noise, simulate
 
 #: The three label-noise laws (name in ``optdyn.theory.NOISES``, scale): N(0, 1), Student-t with 3
@@ -60,9 +61,7 @@ PROFILES: dict[str, dict] = {
 
 def config(profile: str) -> dict:
     """The sizes, horizons and grids of a profile."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
+    return profile_config(PROFILES, profile)
 
 
 def _noise_kw(law: str) -> dict:

@@ -36,6 +36,7 @@ from .. import claims, curvature, plotting
 from ..data import Dataset, digits
 from ..models import mlp
 from ..train import SharpnessTracker, half_mse, train
+from .profiles import check_seed, profile_config
 
 #: Learning rate of the MLP batch comparison (ηλ_max ≈ 0.5 at init on this model).
 MLP_LR = 0.2
@@ -115,14 +116,7 @@ PROFILES: dict[str, dict] = {
 
 def config(profile: str) -> dict:
     """Sizes, steps and grids of a profile."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
-
-
-def _check_seed(seed: int) -> None:
-    if not 0 <= seed <= 1000:
-        raise ValueError(f"seed must lie in [0, 1000], got {seed}")
+    return profile_config(PROFILES, profile)
 
 
 # ------------------------------------------------------------------------------------ linear regression
@@ -205,7 +199,7 @@ def linear_edge(profile: str, seed: int) -> pd.DataFrame:
     ``batch, multiple, lr, lr_edge, lr_eos, lr_lam_max`` (ηλ_max), ``kappa`` (exact 𝒦 at this η),
     ``kappa0`` (trace form), ``final_ratio`` (final over initial loss; inf if it blew up) and the loss and
     recursion curves (``steps``, ``loss``, ``predicted``)."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     problem = linear_problem(cfg["lin_d"], cfg["lin_p"], seed)
     lam, n = problem.eigenvalues, problem.n
@@ -232,7 +226,7 @@ def linear_grid(profile: str, seed: int, n_lr: int = 14) -> pd.DataFrame:
     """Final over initial loss of SGD on the linear model over the profile's (B, η) grid (η geometric from
     0.3·η_𝒦(B=1) to 2.5/λ_max, a third of the profile's steps), with the two predicted edges: ``lr_edge``
     (𝒦 = 1) and ``lr_eos`` (2/λ_max)."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     problem = linear_problem(cfg["lin_d"], cfg["lin_p"], seed)
     lam, n = problem.eigenvalues, problem.n
@@ -300,7 +294,7 @@ def quadratic_sharpening(profile: str, seed: int) -> pd.DataFrame:
     """GD and SGD (batches :data:`QUAD_FRACTIONS` of D, distinct examples drawn independently per step) from
     θ = 0 at the same η = :data:`QUAD_LR_LAM`/λ_max(Θ₀). One row per (batch, probe step): ``lam_max``,
     ``trace`` of Θ_t, ``loss``, ``kappa0``."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     d = cfg["quad_d"]
     model = quadratic_model(d, cfg["quad_p"], seed)
@@ -366,7 +360,7 @@ def mlp_sharpening(profile: str, seed: int, lr: float = MLP_LR) -> pd.DataFrame:
     GD). One row per (batch, probe): ``step, loss, accuracy, sharpness`` (λ_max of the full-data Hessian),
     ``ntk_trace``, ``lr_lam`` (ηλ_max) and ``kappa0`` (:func:`optdyn.curvature.noise_kernel_trace`,
     C = 10)."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     data = standardized_digits()
     X = probe_set(data, cfg["probe_points"])
@@ -406,7 +400,7 @@ def mlp_edge(profile: str, seed: int) -> pd.DataFrame:
     One row per run: ``batch, lr, final_ratio, diverged``; the last trainable run of each B also has its final
     ``lr_lam`` (ηλ_max) and ``kappa0``. η_c is bracketed to the grid's ratio; late blow-ups after the run's
     end are not seen."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     data = standardized_digits()
     X = probe_set(data, cfg["probe_points"])

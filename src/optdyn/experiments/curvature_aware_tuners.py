@@ -46,6 +46,7 @@ from ..models import mlp, small_cnn
 from ..optim.tuners import CDAT, Armijo, ConstantStep, Polyak, Tuner, batch_closure
 from ..theory.tuners import model_regimes, model_summary
 from ..train import SharpnessTracker, half_mse
+from .profiles import profile_config
 
 WIDTHS = (64, 64, 64, 10)
 #: The second model: a deeper, narrower tanh MLP (default) or the small CNN (full; 0.2 s a step here).
@@ -87,9 +88,7 @@ PROFILES: dict[str, dict] = {
 
 def config(profile: str) -> dict:
     """The sizes and step counts of a profile."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
+    return profile_config(PROFILES, profile)
 
 
 def make_tuner(name: str, params, **kw) -> Tuner:

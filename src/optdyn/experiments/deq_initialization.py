@@ -34,6 +34,7 @@ from torch import nn
 from .. import claims, deq, plotting
 from ..data import Dataset, digits
 from ..train import train
+from .profiles import check_seed, profile_config
 
 #: The three families at equal second moment, and the symmetric family scaled to spectral edge σ_w.
 FAMILIES = ("gaussian", "orthogonal", "symmetric")
@@ -74,14 +75,7 @@ PROFILES: dict[str, dict] = {
 
 def config(profile: str) -> dict:
     """The sizes of a profile: widths, σ_w grids, inputs, iterations, training steps."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
-
-
-def _check_seed(seed: int) -> None:
-    if not 0 <= seed <= 1000:
-        raise ValueError(f"seed must lie in [0, 1000], got {seed}")
+    return profile_config(PROFILES, profile)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -157,7 +151,7 @@ def _rms(family: str) -> float:
 def init_sweep(profile: str, seed: int) -> pd.DataFrame:
     """One row per (family, σ_w) at the profile's width: convergence fractions (damped, Anderson), q* tied and
     untied, spectrum statistics of J at z*, and the mean-field q, √χ and inner radius."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     _, test = digits_split(torch.float64)
     rows = []
@@ -187,7 +181,7 @@ def _init_row(x, width, family, sigma, cfg, seed, fi, si, eig_rows=None, depth=N
 def width_sweep(profile: str, seed: int) -> pd.DataFrame:
     """Rows as :func:`init_sweep` (without the untied network) over the profile's widths at σ_w in
     ``width_sigmas``, for the three equal-second-moment families."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     _, test = digits_split(torch.float64)
     x = test.X[: cfg["inputs"]]
@@ -277,7 +271,7 @@ def budget_radius(iters: int, tol: float = TOL) -> float:
 
 def training_sweep(profile: str, seed: int) -> pd.DataFrame:
     """One row per (family, σ_w) of the profile's training grid (:func:`train_one`)."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     data = digits_split(torch.float32)
     rows = [train_one(f, s, cfg, seed, data) for f in cfg["train_families"] for s in cfg["train_sigmas"]]
@@ -328,7 +322,7 @@ def gradient_checks(profile: str, seed: int) -> dict[str, float]:
     tol 1e-12), damped and Anderson solves, against autograd through 400 unrolled damped iterations;
     (ii) the training model at init (float32, damped backward solve, tol 1e-4), Gaussian σ_w = 1, on a
     batch of 128, against :func:`dense_implicit_gradient`."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(6, 5, generator=gen, dtype=torch.float64)

@@ -35,6 +35,7 @@ from .. import claims, features, optim
 from ..data import Dataset, digits
 from ..models import mlp
 from ..train import half_mse, train
+from .profiles import check_seed, profile_config
 
 #: Learning rate of SGD and of SLO's other layers (the authors' 2.0·C/10 on their loss, see above).
 LR = 0.4
@@ -65,14 +66,7 @@ PROFILES: dict[str, dict] = {
 
 def config(profile: str) -> dict:
     """Width, depth, epochs, number of log-spaced probes, size of the K subset, control draws."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
-
-
-def _check_seed(seed: int) -> None:
-    if not 0 <= seed <= 1000:
-        raise ValueError(f"seed must lie in [0, 1000], got {seed}")
+    return profile_config(PROFILES, profile)
 
 
 # ---------------------------------------------------------------------------------------------- tasks
@@ -256,7 +250,7 @@ class Study:
 
 def training_study(profile: str, seed: int) -> Study:
     """SGD and SLO on both tasks (four runs) at the profile's sizes."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     tasks = {name: make_task(name, seed) for name in TASKS}
     runs = {(t, o): train_run(tasks[t], o, cfg, seed) for t in TASKS for o in OPTIMIZERS}

@@ -32,6 +32,7 @@ from ..curvature import GaussNewtonSplit, block_slices, softmax_cross_entropy
 from ..data import Dataset, digits
 from ..models import JetActivation, beta_gelu_derivatives, jet_mlp
 from ..train import train
+from .profiles import check_seed, profile_config
 
 LR = 0.3
 BATCH = 64
@@ -96,14 +97,7 @@ PROFILES: dict[str, dict] = {
 def config(profile: str) -> dict:
     """Steps, probe interval, SAM/PSAM radii ρ, penalty strengths σ², variants, Hutchinson probes, the dense
     net's widths and examples, and the Monte-Carlo samples of the repeated trace-penalty run."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
-
-
-def _check_seed(seed: int) -> None:
-    if not 0 <= seed <= 1000:
-        raise ValueError(f"seed must lie in [0, 1000], got {seed}")
+    return profile_config(PROFILES, profile)
 
 
 def split(dtype: torch.dtype = DTYPE) -> tuple[Dataset, Dataset]:
@@ -172,7 +166,7 @@ def nme_blocks(profile: str, seed: int) -> dict[str, Any]:
     and GELU: max ``|entry|`` of every layer×layer block of the NME (weights and biases of a layer together),
     the split's identities, and GELU-vs-``nn.GELU`` agreement. Returns ``{"blocks": DataFrame, "identity":
     float, "direct": float}``."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     train_set, _ = split(torch.float64)
     X, Y = train_set.X[: cfg["dense_n"]], train_set.Y[: cfg["dense_n"]]
@@ -207,7 +201,7 @@ def nme_blocks(profile: str, seed: int) -> dict[str, Any]:
 def sizes_along_training(profile: str, seed: int) -> pd.DataFrame:
     """SGD with ReLU and GELU; every ``every`` steps the training loss, the residual ‖p − y‖_F/√N and the
     Hutchinson traces and Frobenius norms of H, G and NME on the probe set."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     train_set, _ = split()
     frames = []
@@ -287,7 +281,7 @@ def psam_vs_sam(profile: str, seed: int) -> pd.DataFrame:
     training loss, the dead-unit fraction and, for β-GELU units, the fraction of pre-activations with
     non-negligible σ''_β before and after training
     (:func:`optdyn.experiments.nme_hessian_component.curvature_fraction`)."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     train_set, _ = split()
     rows = []
@@ -319,7 +313,7 @@ def trace_penalties(profile: str, seed: int) -> dict[str, pd.DataFrame]:
     """GELU nets under weight noise, the Hessian-trace and the Gauss-Newton-trace penalties at each σ² (one
     Monte-Carlo sample per step), plus both trace penalties with ``many_samples`` samples at the largest σ²;
     tr(H) and tr(G) on the probe set every ``every`` steps. Returns ``{"runs", "traces"}``."""
-    _check_seed(seed)
+    check_seed(seed)
     cfg = config(profile)
     train_set, _ = split()
     runs, traces = [], []

@@ -26,6 +26,7 @@ from ..data import digits
 from ..models import mlp, small_cnn
 from ..optim import SAM
 from ..train import train
+from .profiles import profile_config
 
 WIDTHS = (64, 64, 64, 10)
 #: The plateau window: the last 40 % of the planned steps of a run.
@@ -99,9 +100,7 @@ PROFILES: dict[str, dict] = {
 
 def config(profile: str) -> dict:
     """The sizes and step counts of a profile."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
+    return profile_config(PROFILES, profile)
 
 
 def simplified_model(profile: str, seed: int = 0) -> pd.DataFrame:

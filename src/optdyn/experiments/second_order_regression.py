@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from .. import claims, curvature, plotting, theory
 from ..models import SecondOrderRegression, ntk_top_eigenvalue, second_order_regression, two_parameter_model
+from .profiles import profile_config
 
 #: c = ηωz_c of the saddle starts; c > 1 has no stable minimum (every zero-loss point has s ≥ ``2|c|`` > 2).
 SADDLE_C = (0.3, 0.5, 0.7, 0.9, 0.95, 1.0, 1.1)
@@ -69,9 +70,7 @@ PROFILES: dict[str, dict] = {
 
 def config(profile: str) -> dict:
     """Map steps; outputs D, parameters P, instances per q, GD steps, Hessian probes of the random models."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
+    return profile_config(PROFILES, profile)
 
 
 def _check_seed(seed: int) -> None:

@@ -23,6 +23,7 @@ from scipy import integrate
 
 from .. import claims, theory
 from ..claims import at_least, at_most, between, within
+from .profiles import profile_config
 
 PROFILES: dict[str, dict] = {
     "quick": dict(
@@ -81,9 +82,7 @@ LATE = 0.4  # "late-time" statistics: the last 40 % of a run's time, a fixed fra
 
 def config(profile: str) -> dict:
     """The sizes and step counts of a profile."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
+    return profile_config(PROFILES, profile)
 
 
 def geometric_spectrum(d: int, kappa: float = KAPPA) -> np.ndarray:

@@ -41,6 +41,7 @@ from ..optim.root_free import (
     shampoo_state_bytes,
     state_bytes,
 )
+from .profiles import profile_config
 
 #: The optimizers compared, in plotting order.
 OPTIMIZERS = ("SGD", "AdamW", "RF-RMSProp", "IF-Shampoo")
@@ -96,9 +97,7 @@ PROFILES: dict[str, dict] = {
 
 def config(profile: str) -> dict:
     """The sizes, epochs, seeds and grids of a profile."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[profile]
+    return profile_config(PROFILES, profile)
 
 
 @dataclass(frozen=True)
